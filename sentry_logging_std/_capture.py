@@ -1,0 +1,175 @@
+"""The core: one log entry, from whichever front door, becomes an event or a breadcrumb.
+
+Front doors (the stdlib handler, the loguru sink) turn their own record type
+into a :class:`LogEntry` on the calling thread, taking everything that must be
+taken at call time (the exception, the caller's stack). Building the event
+from an entry and handing it to sentry-sdk happens here, once for all of them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sentry_sdk
+
+from sentry_logging_std._client import OWN_EVENT_HINT, mark_captured
+from sentry_logging_std._options import Options
+from sentry_logging_std._stacks import exception_values
+from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
+
+__all__ = [
+    "RESERVED_EXTRAS",
+    "LogEntry",
+    "add_breadcrumb",
+    "build_event",
+    "capture_entry",
+    "event_id_for",
+    "sentry_level",
+]
+
+#: ``extra`` keys with a meaning of their own instead of being context.
+RESERVED_EXTRAS = frozenset({"tags", "fingerprint", "user"})
+
+_LEVELS = ((50, "fatal"), (40, "error"), (30, "warning"), (20, "info"))
+
+
+def sentry_level(levelno: int) -> str:
+    """Sentry's level for a numeric logging level (custom levels fall in between)."""
+    for threshold, name in _LEVELS:
+        if levelno >= threshold:
+            return name
+    return "debug"
+
+
+# The event id of a record is decided once, by whoever asks first: the handler
+# sending it, or a formatter writing the log line that names it. Neither
+# changes the record, and the order the two run in does not matter.
+_event_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_event_ids_lock = threading.Lock()
+
+
+def event_id_for(record: Any) -> str:
+    """The Sentry event id that belongs to *record* (made up on first use)."""
+    with _event_ids_lock:
+        event_id = _event_ids.get(record)
+        if event_id is None:
+            event_id = uuid.uuid4().hex
+            _event_ids[record] = event_id
+        return event_id
+
+
+@dataclass
+class LogEntry:
+    """What a front door takes from a record at call time."""
+
+    record: Any
+    logger: str
+    levelno: int
+    template: str
+    params: Any
+    formatted: str
+    created: float
+    exc_info: Optional[tuple[Any, Any, Any]] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    origin: dict[str, Any] = field(default_factory=dict)
+    stack: Optional[list[dict[str, Any]]] = None
+
+
+def _tags_for(entry: LogEntry, options: Options) -> dict[str, str]:
+    tags = dict(options.tags)
+    extra = entry.extra
+    for key in options.tag_keys:
+        if key in extra:
+            tags[sanitize_tag_key(key)] = sanitize_tag_value(extra[key])
+    record_tags = extra.get("tags")
+    if isinstance(record_tags, Mapping):
+        for key, value in record_tags.items():
+            tags[sanitize_tag_key(str(key))] = sanitize_tag_value(value)
+    return tags
+
+
+def _fingerprint(value: Any) -> Optional[list[str]]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence) and value:
+        return [str(part) for part in value]
+    return None
+
+
+def build_event(
+    entry: LogEntry, options: Options, client_options: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Sentry event and hint for *entry*."""
+    event: dict[str, Any] = {
+        "event_id": event_id_for(entry.record),
+        "level": sentry_level(entry.levelno),
+        "logger": entry.logger,
+        "logentry": {
+            "message": entry.template,
+            "params": entry.params,
+            "formatted": entry.formatted,
+        },
+        "timestamp": datetime.fromtimestamp(entry.created, timezone.utc),
+    }
+    tags = _tags_for(entry, options)
+    if tags:
+        event["tags"] = tags
+    contexts: dict[str, Any] = {"log": entry.origin}
+    context_extra = {
+        key: value
+        for key, value in entry.extra.items()
+        if key not in RESERVED_EXTRAS and key not in options.tag_keys
+    }
+    if context_extra:
+        contexts["extra"] = context_extra
+    event["contexts"] = contexts
+    fingerprint = _fingerprint(entry.extra.get("fingerprint"))
+    if fingerprint:
+        event["fingerprint"] = fingerprint
+    user = entry.extra.get("user")
+    if isinstance(user, Mapping):
+        event["user"] = dict(user)
+    if entry.exc_info is not None:
+        event["exception"] = {
+            "values": exception_values(entry.exc_info, dict(client_options), "logging")
+        }
+    elif entry.stack:
+        # With "threads" set, sentry-sdk does not attach a stack of its own,
+        # which would start inside the logging machinery.
+        event["threads"] = {
+            "values": [{"stacktrace": {"frames": entry.stack}, "crashed": False, "current": True}]
+        }
+    hint = {"log_record": entry.record, OWN_EVENT_HINT: True}
+    if entry.exc_info is not None:
+        hint["exc_info"] = entry.exc_info
+    return event, hint
+
+
+def capture_entry(entry: LogEntry, options: Options) -> Optional[str]:
+    """Send *entry* as an event; returns the event id, or None if it was dropped."""
+    client = sentry_sdk.get_client()
+    event, hint = build_event(entry, options, client.options)
+    mark_captured(entry.record)
+    event_id: Optional[str] = sentry_sdk.capture_event(event, hint=hint)
+    return event_id
+
+
+def add_breadcrumb(entry: LogEntry) -> None:
+    """Record *entry* as a breadcrumb on the current scope."""
+    crumb: dict[str, Any] = {
+        "type": "log",
+        "category": entry.logger,
+        "level": sentry_level(entry.levelno),
+        "message": entry.formatted,
+        "timestamp": datetime.fromtimestamp(entry.created, timezone.utc),
+    }
+    data = {key: value for key, value in entry.extra.items() if key not in RESERVED_EXTRAS}
+    if data:
+        crumb["data"] = data
+    sentry_sdk.add_breadcrumb(crumb, hint={"log_record": entry.record})

@@ -1,0 +1,149 @@
+"""The one sentry-sdk client: started lazily, exactly once, from validated options.
+
+The client is process-wide (sentry-sdk keeps it in its global scope), so the
+initialiser is too. Front doors register their options when they are built;
+the first record that needs a client (or an explicit ``init()``) starts it,
+under a lock, however many threads race. If the application already started
+sentry-sdk itself, that client is used as it is: never re-initialised, never
+replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any, Optional
+
+import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.scope import add_global_event_processor
+
+if TYPE_CHECKING:
+    from sentry_logging_std._options import Options
+
+__all__ = ["INITIALIZER", "OWN_EVENT_HINT", "ClientInitializer", "mark_captured"]
+
+diagnostics = logging.getLogger("sentry_sdk.errors")
+
+#: Hint key set on every event this library captures.
+OWN_EVENT_HINT = "sentry_logging_std"
+
+# Records this library has already turned into events. sentry-sdk's own
+# logging integration, when the application enabled it, sees the same record
+# after the handler did and would capture it a second time; the event
+# processor below drops that second event.
+_captured: weakref.WeakSet[Any] = weakref.WeakSet()
+_captured_lock = threading.Lock()
+
+
+def mark_captured(record: Any) -> None:
+    """Remember that *record* became an event, so no other path sends it again."""
+    try:
+        with _captured_lock:
+            _captured.add(record)
+    except TypeError:  # not weak-referenceable: nothing else can hold it either
+        pass
+
+
+def _drop_duplicate_log_events(event: Any, hint: Any) -> Any:
+    if not hint or hint.get(OWN_EVENT_HINT):
+        return event
+    record = hint.get("log_record")
+    if record is None:
+        return event
+    try:
+        with _captured_lock:
+            seen = record in _captured
+    except TypeError:
+        return event
+    return None if seen else event
+
+
+add_global_event_processor(_drop_duplicate_log_events)
+
+
+class ClientInitializer:
+    """Starts the sentry-sdk client at most once per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: Optional[Options] = None
+        self._started = False
+        self._owned_client: Any = None
+        self.failure: Optional[str] = None
+
+    def register(self, options: Options) -> None:
+        """Remember *options* for code that needs a client but has no options."""
+        if options.dsn is not None and self._pending is None:
+            self._pending = options
+
+    def ensure(self, options: Optional[Options] = None) -> bool:
+        """Return whether a client is active, starting one from *options* if needed."""
+        if sentry_sdk.get_client().is_active():
+            return True
+        if self._started:
+            # Started once and closed since (by the application or at exit):
+            # never bring it back behind the application's back.
+            return False
+        chosen = options if options is not None and options.dsn is not None else self._pending
+        if chosen is None:
+            return False
+        with self._lock:
+            if sentry_sdk.get_client().is_active():
+                return True
+            if self._started:
+                return False
+            self._started = True
+            try:
+                with warnings.catch_warnings():
+                    # sentry-sdk 2.7x deprecates send_default_pii in favour of
+                    # data_collection, which older 2.x releases do not know;
+                    # the handler's option means the same on all of them.
+                    warnings.filterwarnings(
+                        "ignore", message=".*send_default_pii", category=DeprecationWarning
+                    )
+                    sentry_sdk.init(**chosen.client_kwargs())
+            except Exception as exc:
+                self.failure = f"{type(exc).__name__}: {exc}"
+                diagnostics.warning("sentry-logging-std: sentry_sdk.init failed: %s", self.failure)
+                return False
+            self._owned_client = sentry_sdk.get_client()
+        return True
+
+    @property
+    def running(self) -> bool:
+        """Whether a sentry-sdk client (ours or the application's) is active."""
+        return bool(sentry_sdk.get_client().is_active())
+
+    @property
+    def owns_client(self) -> bool:
+        """Whether the active client is the one this library started."""
+        client = sentry_sdk.get_client()
+        return self._owned_client is not None and client is self._owned_client
+
+    def records_breadcrumbs_elsewhere(self) -> bool:
+        """Whether sentry-sdk's logging integration already records breadcrumbs.
+
+        True only for a client the application started with that integration
+        enabled; the client this library starts always has it silenced.
+        """
+        if self.owns_client:
+            return False
+        return sentry_sdk.get_client().get_integration(LoggingIntegration) is not None
+
+    def flush(self, timeout: float) -> None:
+        if self.owns_client:
+            sentry_sdk.flush(timeout=timeout)
+
+    def reset(self) -> None:
+        """Forget everything (for tests that start a new client each time)."""
+        with self._lock:
+            self._pending = None
+            self._started = False
+            self._owned_client = None
+            self.failure = None
+
+
+INITIALIZER = ClientInitializer()

@@ -1,0 +1,165 @@
+"""SentryHandler: the stdlib ``logging`` front door."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Optional
+
+from sentry_logging_std._capture import LogEntry, add_breadcrumb, capture_entry
+from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._options import Options, parse_options
+from sentry_logging_std._stacks import caller_frame, serialize_stack
+
+__all__ = ["IGNORED_LOGGERS", "STANDARD_RECORD_ATTRS", "SentryHandler", "entry_from_record"]
+
+#: Records from these loggers (and their children) are never sent: sentry-sdk
+#: and urllib3 log while sending, and sending their records would loop. Names,
+#: unlike a thread-local flag, also hold for records logged on the transport's
+#: own thread.
+IGNORED_LOGGERS = frozenset({"sentry_sdk", "urllib3", "sentry_logging_std"})
+
+#: Attributes every LogRecord has; anything else on a record came from ``extra``.
+STANDARD_RECORD_ATTRS = frozenset(
+    set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+)
+
+_reentry = threading.local()
+
+
+def _safe_text(value: Any) -> str:
+    try:
+        return value if isinstance(value, str) else str(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return f"<unprintable {type(value).__name__}>"
+
+
+def _formatted(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:
+        # Arguments that do not fit the template: keep both, lose nothing.
+        return f"{_safe_text(record.msg)} {_safe_text(record.args)}"
+
+
+def entry_from_record(record: logging.LogRecord, with_stack: bool) -> LogEntry:
+    """Take from *record* what an event or breadcrumb needs (record unchanged)."""
+    exc_info = record.exc_info
+    if not (isinstance(exc_info, tuple) and exc_info[0] is not None):
+        exc_info = None
+    args = record.args
+    params: Any
+    if not args:
+        params = None
+    elif isinstance(args, tuple):
+        params = list(args)
+    else:
+        params = args
+    stack = None
+    if with_stack and exc_info is None:
+        frame = caller_frame(record.pathname, record.lineno, record.funcName)
+        if frame is not None:
+            from sentry_sdk import get_client
+
+            stack = serialize_stack(frame, get_client().options)
+    return LogEntry(
+        record=record,
+        logger=record.name,
+        levelno=record.levelno,
+        template=_safe_text(record.msg),
+        params=params,
+        formatted=_formatted(record),
+        created=record.created,
+        exc_info=exc_info,
+        extra={k: v for k, v in record.__dict__.items() if k not in STANDARD_RECORD_ATTRS},
+        origin={
+            "logger": record.name,
+            "module": record.module,
+            "function": record.funcName,
+            "file": record.pathname,
+            "line": record.lineno,
+            "thread": record.threadName,
+            "process": record.process,
+        },
+        stack=stack,
+    )
+
+
+class SentryHandler(logging.Handler):
+    """Sends ERROR records to Sentry as events and lower ones as breadcrumbs.
+
+    Every keyword argument is an option (see the README's table); all are
+    checked here, so a bad one fails the ``dictConfig`` call that names it,
+    never a log call. The sentry-sdk client starts on the first record that
+    needs it, or on :meth:`init`.
+    """
+
+    def __init__(self, level: Any = logging.NOTSET, **options: Any) -> None:
+        self.options: Options = parse_options(options, "SentryHandler")
+        super().__init__(level)
+        self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
+        INITIALIZER.register(self.options)
+
+    def init(self) -> bool:
+        """Start the client now instead of on the first record; True if one is running."""
+        return INITIALIZER.ensure(self.options)
+
+    @property
+    def running(self) -> bool:
+        """Whether a sentry-sdk client is active for this handler to send through."""
+        return INITIALIZER.running
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        # Like logging.Handler.handle, without holding the handler's lock
+        # during emit: sentry-sdk is thread-safe, and the lock would make
+        # every thread that logs wait for another thread's event.
+        result: Any = self.filter(record)
+        if isinstance(result, logging.LogRecord):
+            record = result
+        if result:
+            self.emit(record)
+        return result
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < self._threshold or getattr(_reentry, "active", False):
+            return
+        if record.name.partition(".")[0] in IGNORED_LOGGERS:
+            return
+        _reentry.active = True
+        try:
+            self._send(record)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+        finally:
+            _reentry.active = False
+
+    def _send(self, record: logging.LogRecord) -> Optional[str]:
+        if not INITIALIZER.ensure(self.options):
+            return None
+        options = self.options
+        if record.levelno >= options.event_level:
+            entry = entry_from_record(record, with_stack=options.attach_stacktrace)
+            return capture_entry(entry, options)
+        if not INITIALIZER.records_breadcrumbs_elsewhere():
+            add_breadcrumb(entry_from_record(record, with_stack=False))
+        return None
+
+    def flush(self) -> None:
+        """Wait, at most ``shutdown_timeout``, for queued events to be sent."""
+        INITIALIZER.flush(self.options.shutdown_timeout)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            super().close()
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        target = self.options.dsn.netloc if self.options.dsn else "no DSN"
+        return f"<{type(self).__name__} {target} ({level})>"

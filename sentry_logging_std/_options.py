@@ -1,0 +1,391 @@
+"""Options shared by every front door, checked once at configuration time.
+
+Nothing here runs per record. A bad option is a ``TypeError`` or ``ValueError``
+that names the option, raised while ``dictConfig`` (or the caller) builds the
+handler — never later, at log time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+from urllib.parse import urlsplit
+
+from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
+
+__all__ = ["Dsn", "Options", "parse_dsn", "parse_options"]
+
+TRANSPORT_MODES = ("background", "sync")
+
+#: Every option a front door accepts, with its default. The README's option
+#: table is checked against this mapping by the test suite.
+DEFAULTS: Mapping[str, Any] = {
+    "dsn": None,
+    "environment": None,
+    "release": None,
+    "server_name": None,
+    "sample_rate": 1.0,
+    "traces_sample_rate": None,
+    "debug": False,
+    "attach_stacktrace": True,
+    "before_send": None,
+    "send_default_pii": False,
+    "integrations": (),
+    "max_breadcrumbs": 100,
+    "shutdown_timeout": 2.0,
+    "transport": "background",
+    "transport_timeout": 5.0,
+    "queue_size": 1000,
+    "tags": None,
+    "tag_keys": (),
+    "event_level": logging.ERROR,
+    "breadcrumb_level": logging.INFO,
+}
+
+_ENV_FALLBACKS = {
+    "dsn": "SENTRY_DSN",
+    "environment": "SENTRY_ENVIRONMENT",
+    "release": "SENTRY_RELEASE",
+}
+
+_PROJECT_ID = re.compile(r"^[0-9]+$")
+
+
+@dataclass(frozen=True)
+class Dsn:
+    """A parsed Sentry DSN: where envelopes go and with which key."""
+
+    scheme: str
+    public_key: str
+    host: str
+    port: Optional[int]
+    path_prefix: str
+    project_id: str
+    raw: str = field(repr=False)
+
+    @property
+    def netloc(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    @property
+    def envelope_path(self) -> str:
+        return f"{self.path_prefix}/api/{self.project_id}/envelope/"
+
+    @property
+    def envelope_url(self) -> str:
+        return f"{self.scheme}://{self.netloc}{self.envelope_path}"
+
+    def auth_header(self, client: str) -> str:
+        return f"Sentry sentry_key={self.public_key}, sentry_version=7, sentry_client={client}"
+
+
+def parse_dsn(value: str, option: str = "dsn") -> Dsn:
+    """Parse *value* as a Sentry DSN, or raise ``ValueError`` naming *option*."""
+    if not isinstance(value, str):
+        raise TypeError(f"{option}: expected a string DSN, got {type(value).__name__}")
+    hint = "expected https://<key>@<host>/<project id>"
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{option}: malformed DSN ({exc}); {hint}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{option}: malformed DSN, scheme must be http or https; {hint}")
+    if not parts.username:
+        raise ValueError(f"{option}: malformed DSN, the public key is missing; {hint}")
+    if not parts.hostname:
+        raise ValueError(f"{option}: malformed DSN, the host is missing; {hint}")
+    path = parts.path.rstrip("/")
+    prefix, _, project_id = path.rpartition("/")
+    if not _PROJECT_ID.match(project_id):
+        raise ValueError(f"{option}: malformed DSN, the project id is missing; {hint}")
+    return Dsn(
+        scheme=parts.scheme,
+        public_key=parts.username,
+        host=parts.hostname,
+        port=port,
+        path_prefix=prefix,
+        project_id=project_id,
+        raw=value.strip(),
+    )
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated options, shared by the client initialiser and the capture code."""
+
+    dsn: Optional[Dsn]
+    environment: Optional[str]
+    release: Optional[str]
+    server_name: Optional[str]
+    sample_rate: float
+    traces_sample_rate: Optional[float]
+    debug: bool
+    attach_stacktrace: bool
+    before_send: Optional[Callable[..., Any]]
+    send_default_pii: bool
+    integrations: tuple[Any, ...]
+    max_breadcrumbs: int
+    shutdown_timeout: float
+    transport: Union[str, Any]
+    transport_timeout: float
+    queue_size: int
+    tags: Mapping[str, str]
+    tag_keys: frozenset[str]
+    event_level: int
+    breadcrumb_level: int
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``sentry_sdk.init`` built from these options."""
+        from sentry_logging_std._transport import make_transport
+
+        kwargs: dict[str, Any] = {
+            "dsn": self.dsn.raw if self.dsn is not None else None,
+            "environment": self.environment,
+            "release": self.release,
+            "sample_rate": self.sample_rate,
+            "traces_sample_rate": self.traces_sample_rate,
+            "debug": self.debug,
+            "attach_stacktrace": self.attach_stacktrace,
+            "max_breadcrumbs": self.max_breadcrumbs,
+            "shutdown_timeout": self.shutdown_timeout,
+            "integrations": _with_quiet_logging_integration(self.integrations),
+        }
+        if self.server_name is not None:
+            kwargs["server_name"] = self.server_name
+        if self.before_send is not None:
+            kwargs["before_send"] = self.before_send
+        if self.send_default_pii:
+            # Off is sentry-sdk's default; newer releases warn whenever the
+            # option is passed at all (see ClientInitializer.ensure).
+            kwargs["send_default_pii"] = True
+        if self.dsn is not None:
+            kwargs["transport"] = make_transport(self)
+        return kwargs
+
+
+def _with_quiet_logging_integration(integrations: Iterable[Any]) -> list[Any]:
+    """Add a LoggingIntegration that records nothing, unless one was given.
+
+    sentry-sdk enables its own logging integration by default; left on, every
+    error record would be sent twice (once by it, once by the handler) and
+    every breadcrumb recorded twice. An integration the user configured
+    explicitly is kept as given; duplicates are then removed by the event
+    processor in ``_client``.
+    """
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    result = list(integrations)
+    if not any(isinstance(i, LoggingIntegration) for i in result):
+        result.append(LoggingIntegration(level=None, event_level=None))
+    return result
+
+
+def parse_options(kwargs: Mapping[str, Any], owner: str) -> Options:
+    """Check *kwargs* against the known options and return them validated."""
+    unknown = sorted(set(kwargs) - set(DEFAULTS))
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, list(DEFAULTS), n=1)
+        suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(f"{owner}: unknown option {name!r}{suggestion}")
+    raw = {**DEFAULTS, **kwargs}
+    for name, variable in _ENV_FALLBACKS.items():
+        if raw[name] is None:
+            raw[name] = os.environ.get(variable) or None
+
+    dsn = raw["dsn"]
+    parsed_dsn = parse_dsn(dsn) if dsn else None
+    tags = _tags(raw["tags"])
+    return Options(
+        dsn=parsed_dsn,
+        environment=_optional_str(raw["environment"], "environment"),
+        release=_optional_str(raw["release"], "release"),
+        server_name=_optional_str(raw["server_name"], "server_name"),
+        sample_rate=_rate(raw["sample_rate"], "sample_rate"),
+        traces_sample_rate=(
+            None
+            if raw["traces_sample_rate"] is None
+            else _rate(raw["traces_sample_rate"], "traces_sample_rate")
+        ),
+        debug=_bool(raw["debug"], "debug"),
+        attach_stacktrace=_bool(raw["attach_stacktrace"], "attach_stacktrace"),
+        before_send=_callable(raw["before_send"], "before_send"),
+        send_default_pii=_bool(raw["send_default_pii"], "send_default_pii"),
+        integrations=_integrations(raw["integrations"]),
+        max_breadcrumbs=_int(raw["max_breadcrumbs"], "max_breadcrumbs", minimum=0),
+        shutdown_timeout=_positive(raw["shutdown_timeout"], "shutdown_timeout"),
+        transport=_transport(raw["transport"]),
+        transport_timeout=_positive(raw["transport_timeout"], "transport_timeout"),
+        queue_size=_int(raw["queue_size"], "queue_size", minimum=1),
+        tags=tags,
+        tag_keys=frozenset(_str_list(raw["tag_keys"], "tag_keys")),
+        event_level=_level(raw["event_level"], "event_level"),
+        breadcrumb_level=_level(raw["breadcrumb_level"], "breadcrumb_level"),
+    )
+
+
+def _optional_str(value: Any, option: str) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{option}: expected a string, got {type(value).__name__}")
+
+
+def _bool(value: Any, option: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise TypeError(f"{option}: expected true or false, got {value!r}")
+
+
+def _number(value: Any, option: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{option}: expected a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{option}: expected a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{option}: expected a finite number, got {value!r}")
+    return number
+
+
+def _rate(value: Any, option: str) -> float:
+    rate = _number(value, option)
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{option}: must be between 0 and 1, got {value!r}")
+    return rate
+
+
+def _positive(value: Any, option: str) -> float:
+    number = _number(value, option)
+    if number <= 0:
+        raise ValueError(f"{option}: must be greater than 0, got {value!r}")
+    return number
+
+
+def _int(value: Any, option: str, minimum: int) -> int:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{option}: expected an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{option}: must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _level(value: Any, option: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{option}: expected a level name or number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        level = logging.getLevelName(text.upper())
+        if isinstance(level, int):
+            return level
+        raise ValueError(f"{option}: unknown level {value!r}")
+    raise TypeError(f"{option}: expected a level name or number, got {type(value).__name__}")
+
+
+def _str_list(value: Any, option: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{option}: expected a list of names, got {type(value).__name__}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{option}: expected names (strings), got {item!r}")
+    return items
+
+
+def _tags(value: Any) -> Mapping[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"tags: expected a mapping of tag names to values, got {value!r}")
+    tags: dict[str, str] = {}
+    for key, tag_value in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"tags: tag names must be non-empty strings, got {key!r}")
+        tags[sanitize_tag_key(key)] = sanitize_tag_value(tag_value)
+    return tags
+
+
+def resolve_reference(value: str, option: str) -> Any:
+    """Import ``ext://pkg.mod.attr``, ``pkg.mod:attr`` or ``pkg.mod.attr``."""
+    text = value[len("ext://") :] if value.startswith("ext://") else value
+    module_name, sep, attribute = text.partition(":")
+    if not sep:
+        module_name, _, attribute = text.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(f"{option}: {value!r} is not an importable name (module.attribute)")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{option}: cannot import {value!r}: {exc}") from None
+    return target
+
+
+def _callable(value: Any, option: str) -> Optional[Callable[..., Any]]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = resolve_reference(value, option)
+    if not callable(value):
+        raise TypeError(f"{option}: expected a callable, got {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def _integrations(value: Any) -> tuple[Any, ...]:
+    from sentry_sdk.integrations import Integration
+
+    if value is None:
+        return ()
+    if isinstance(value, (str, Integration)) or not isinstance(value, Iterable):
+        value = [value]
+    result = []
+    for item in value:
+        resolved = resolve_reference(item, "integrations") if isinstance(item, str) else item
+        if isinstance(resolved, type) and issubclass(resolved, Integration):
+            resolved = resolved()
+        if not isinstance(resolved, Integration):
+            raise TypeError(f"integrations: expected sentry-sdk integrations, got {item!r}")
+        result.append(resolved)
+    return tuple(result)
+
+
+def _transport(value: Any) -> Union[str, Any]:
+    from sentry_sdk.transport import Transport
+
+    if isinstance(value, str):
+        if value in TRANSPORT_MODES:
+            return value
+        if "." in value:
+            value = resolve_reference(value, "transport")
+        else:
+            raise ValueError(
+                f"transport: expected one of {', '.join(TRANSPORT_MODES)}, got {value!r}"
+            )
+    if isinstance(value, Transport) or (isinstance(value, type) and issubclass(value, Transport)):
+        return value
+    raise TypeError(
+        f"transport: expected {' or '.join(map(repr, TRANSPORT_MODES))} or a "
+        f"sentry_sdk.transport.Transport, got {value!r}"
+    )
