@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import sentry_sdk
 
@@ -76,5 +76,5 @@ def _capture(
     else:
         del event["contexts"]
     hint.pop("log_record", None)
-    event_id: Optional[str] = sentry_sdk.capture_event(event, hint=hint)
+    event_id: Optional[str] = sentry_sdk.capture_event(cast(Any, event), hint=hint)
     return event_id

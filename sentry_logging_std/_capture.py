@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import sentry_sdk
 
@@ -56,12 +56,15 @@ _event_ids_lock = threading.Lock()
 
 def event_id_for(record: Any) -> str:
     """The Sentry event id that belongs to *record* (made up on first use)."""
-    with _event_ids_lock:
-        event_id = _event_ids.get(record)
-        if event_id is None:
-            event_id = uuid.uuid4().hex
-            _event_ids[record] = event_id
-        return event_id
+    try:
+        with _event_ids_lock:
+            event_id = _event_ids.get(record)
+            if event_id is None:
+                event_id = uuid.uuid4().hex
+                _event_ids[record] = event_id
+            return event_id
+    except TypeError:  # not weak-referenceable: nobody else can ask about it
+        return uuid.uuid4().hex
 
 
 @dataclass
@@ -156,7 +159,7 @@ def capture_entry(entry: LogEntry, options: Options) -> Optional[str]:
     client = sentry_sdk.get_client()
     event, hint = build_event(entry, options, client.options)
     mark_captured(entry.record)
-    event_id: Optional[str] = sentry_sdk.capture_event(event, hint=hint)
+    event_id: Optional[str] = sentry_sdk.capture_event(cast(Any, event), hint=hint)
     return event_id
 
 

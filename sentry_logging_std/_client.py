@@ -23,7 +23,13 @@ from sentry_sdk.scope import add_global_event_processor
 if TYPE_CHECKING:
     from sentry_logging_std._options import Options
 
-__all__ = ["INITIALIZER", "OWN_EVENT_HINT", "ClientInitializer", "mark_captured"]
+__all__ = [
+    "INITIALIZER",
+    "OWN_EVENT_HINT",
+    "ClientInitializer",
+    "mark_captured",
+    "was_captured",
+]
 
 diagnostics = logging.getLogger("sentry_sdk.errors")
 
@@ -47,18 +53,22 @@ def mark_captured(record: Any) -> None:
         pass
 
 
+def was_captured(record: Any) -> bool:
+    """Whether *record* has already been turned into an event by this library."""
+    try:
+        with _captured_lock:
+            return record in _captured
+    except TypeError:
+        return False
+
+
 def _drop_duplicate_log_events(event: Any, hint: Any) -> Any:
     if not hint or hint.get(OWN_EVENT_HINT):
         return event
     record = hint.get("log_record")
-    if record is None:
+    if record is None or not was_captured(record):
         return event
-    try:
-        with _captured_lock:
-            seen = record in _captured
-    except TypeError:
-        return event
-    return None if seen else event
+    return None
 
 
 add_global_event_processor(_drop_duplicate_log_events)
@@ -68,14 +78,19 @@ class ClientInitializer:
     """Starts the sentry-sdk client at most once per process."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pending: Optional[Options] = None
-        self._started = False
+        self._initializing = False
+        self._finished = False
         self._owned_client: Any = None
         self.failure: Optional[str] = None
+        #: The lowest event level of any front door built so far: records
+        #: below it never become events, which lets a formatter skip asking.
+        self.lowest_event_level = float("inf")
 
     def register(self, options: Options) -> None:
         """Remember *options* for code that needs a client but has no options."""
+        self.lowest_event_level = min(self.lowest_event_level, options.event_level)
         if options.dsn is not None and self._pending is None:
             self._pending = options
 
@@ -83,7 +98,7 @@ class ClientInitializer:
         """Return whether a client is active, starting one from *options* if needed."""
         if sentry_sdk.get_client().is_active():
             return True
-        if self._started:
+        if self._finished:
             # Started once and closed since (by the application or at exit):
             # never bring it back behind the application's back.
             return False
@@ -93,9 +108,10 @@ class ClientInitializer:
         with self._lock:
             if sentry_sdk.get_client().is_active():
                 return True
-            if self._started:
+            if self._finished or self._initializing:
+                # _initializing: this very thread, logging from inside init.
                 return False
-            self._started = True
+            self._initializing = True
             try:
                 with warnings.catch_warnings():
                     # sentry-sdk 2.7x deprecates send_default_pii in favour of
@@ -109,8 +125,16 @@ class ClientInitializer:
                 self.failure = f"{type(exc).__name__}: {exc}"
                 diagnostics.warning("sentry-logging-std: sentry_sdk.init failed: %s", self.failure)
                 return False
+            finally:
+                self._initializing = False
+                self._finished = True
             self._owned_client = sentry_sdk.get_client()
         return True
+
+    def client(self) -> Any:
+        """The active sentry-sdk client, or None."""
+        client = sentry_sdk.get_client()
+        return client if client.is_active() else None
 
     @property
     def running(self) -> bool:
@@ -141,9 +165,11 @@ class ClientInitializer:
         """Forget everything (for tests that start a new client each time)."""
         with self._lock:
             self._pending = None
-            self._started = False
+            self._initializing = False
+            self._finished = False
             self._owned_client = None
             self.failure = None
+            self.lowest_event_level = float("inf")
 
 
 INITIALIZER = ClientInitializer()

@@ -112,6 +112,15 @@ class SentryHandler(logging.Handler):
         """Whether a sentry-sdk client is active for this handler to send through."""
         return INITIALIZER.running
 
+    def stats(self) -> dict[str, int]:
+        """Counts of envelopes sent and dropped (by reason), and of those pending.
+
+        Empty when the client's transport is not one of this library's.
+        """
+        transport = getattr(INITIALIZER.client(), "transport", None)
+        stats = getattr(transport, "stats", None)
+        return dict(stats()) if callable(stats) else {}
+
     def handle(self, record: logging.LogRecord) -> Any:
         # Like logging.Handler.handle, without holding the handler's lock
         # during emit: sentry-sdk is thread-safe, and the lock would make

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -254,7 +255,7 @@ def _number(value: Any, option: str) -> float:
         number = float(value)
     except ValueError:
         raise ValueError(f"{option}: expected a number, got {value!r}") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise ValueError(f"{option}: expected a finite number, got {value!r}")
     return number
 

@@ -180,9 +180,7 @@ class _Sender:
             self.counts[reason] += n
 
     def send(self, envelope: Envelope) -> None:
-        items = [
-            item for item in envelope.items if not self.limits.blocked(item.data_category)
-        ]
+        items = [item for item in envelope.items if not self.limits.blocked(item.data_category)]
         dropped = len(envelope.items) - len(items)
         if dropped:
             self.count("dropped_rate_limited", dropped)
@@ -225,7 +223,9 @@ class SyncTransport(Transport):
     def capture_envelope(self, envelope: Envelope) -> None:
         self._sender.send(envelope)
 
-    def flush(self, timeout: float, callback: Optional[Callable[[int, float], None]] = None) -> None:
+    def flush(
+        self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
+    ) -> None:
         """Nothing is ever pending."""
 
     def kill(self) -> None:
@@ -306,7 +306,9 @@ class BackgroundTransport(Transport):
                     self._in_flight -= 1
                     self._condition.notify_all()
 
-    def flush(self, timeout: float, callback: Optional[Callable[[int, float], None]] = None) -> None:
+    def flush(
+        self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
+    ) -> None:
         deadline = time.monotonic() + timeout
         with self._condition:
             pending = len(self._queue) + self._in_flight

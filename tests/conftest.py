@@ -35,11 +35,11 @@ class CapturingTransport(Transport):
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        found = []
+        found: list[dict[str, Any]] = []
         for envelope in self.envelopes:
             event = envelope.get_event()
             if event is not None:
-                found.append(event)
+                found.append(dict(event))
         return found
 
 

@@ -22,7 +22,8 @@ class OrderError(Exception):
 
 def place_order(order_id: int) -> None:
     try:
-        {}["stock"]  # noqa: B018 - raising KeyError is the point
+        stock: dict[str, int] = {}
+        stock["widgets"] += 1
     except KeyError as exc:
         raise OrderError(f"order {order_id} out of stock") from exc
 
@@ -151,7 +152,7 @@ def test_attach_stacktrace_off_sends_no_stack(make_handler: MakeHandler) -> None
 
 
 def test_tags_fingerprint_user_and_context(make_handler: MakeHandler) -> None:
-    """Configured tags, per-record tags, fingerprint, user and tag_keys arrive; the rest is context."""
+    """Configured and per-record tags, fingerprint, user, tag_keys arrive; the rest is context."""
     _, transport = make_handler(tags={"service": "orders"}, tag_keys=["order_id"])
     extra = {
         "tags": {"region": "eu-1", "service": "orders-eu"},
@@ -173,9 +174,7 @@ def test_tags_fingerprint_user_and_context(make_handler: MakeHandler) -> None:
 def test_tag_keys_and_values_are_made_valid(make_handler: MakeHandler) -> None:
     """Tag keys become [a-zA-Z0-9_.:-]{1,32}; values one line of at most 200 characters."""
     _, transport = make_handler(tags={"bad key/with spaces": "line1\nline2"})
-    logging.getLogger("tests.app").error(
-        "x", extra={"tags": {"k" * 40: "v" * 300, "ok": None}}
-    )
+    logging.getLogger("tests.app").error("x", extra={"tags": {"k" * 40: "v" * 300, "ok": None}})
     (event,) = transport.events
     tags = event["tags"]
     assert tags["bad_key_with_spaces"] == "line1 line2"
@@ -247,8 +246,16 @@ def test_other_handlers_get_the_original_record(make_handler: MakeHandler) -> No
 
     log = logging.getLogger("tests.app")
     log.addHandler(Snapshot())
-    record = log.makeRecord("tests.app", logging.ERROR, __file__, 1, "m %s", (1,), None,
-                            extra={"tags": {"a": "b"}, "x": 1})
+    record = log.makeRecord(
+        "tests.app",
+        logging.ERROR,
+        __file__,
+        1,
+        "m %s",
+        (1,),
+        None,
+        extra={"tags": {"a": "b"}, "x": 1},
+    )
     before = dict(record.__dict__)
     log.handle(record)
     assert seen == [before]
@@ -325,12 +332,16 @@ def test_before_send_sees_the_event(make_handler: MakeHandler) -> None:
 
 def test_client_options_reach_the_event(make_handler: MakeHandler) -> None:
     """environment, release and server_name from the handler are on the event."""
-    _, transport = make_handler(environment="production", release="orders@1.4.2",
-                                server_name="host-1")
+    _, transport = make_handler(
+        environment="production", release="orders@1.4.2", server_name="host-1"
+    )
     logging.getLogger("tests.app").error("failed")
     (event,) = transport.events
     assert (event["environment"], event["release"], event["server_name"]) == (
-        "production", "orders@1.4.2", "host-1")
+        "production",
+        "orders@1.4.2",
+        "host-1",
+    )
 
 
 def test_scope_tags_and_user_are_on_the_event(make_handler: MakeHandler) -> None:

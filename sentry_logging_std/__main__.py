@@ -1,0 +1,35 @@
+"""Command line: ``python -m sentry_logging_std <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from sentry_logging_std import _check
+
+__all__ = ["main"]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sentry_logging_std",
+        description="Tools for sentry-logging-std.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="validate the configuration and send a test event",
+        description="Validate the DSN and options, send a test event, and say whether the "
+        "server accepted it (exit 0), refused it (3), failed (4) or could not be reached (5). "
+        "A configuration error exits 2.",
+    )
+    _check.add_arguments(check)
+    check.set_defaults(run=_check.run)
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""A tiny Sentry-protocol endpoint on 127.0.0.1 for transport tests.
+
+It records every envelope POSTed to it and answers with a chosen status; it
+can also accept connections and never answer, to test timeouts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class EnvelopeServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.status = 200
+        self.headers_to_send: dict[str, str] = {}
+        self.envelopes: list[bytes] = []
+        self.auth_headers: list[str] = []
+        self.received = threading.Condition()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def dsn(self, key: str = "publickey", project: str = "42") -> str:
+        return f"http://{key}@127.0.0.1:{self.port}/{project}"
+
+    def events(self) -> list[dict[str, Any]]:
+        """The event items of every envelope received, parsed."""
+        events = []
+        for body in self.envelopes:
+            lines = body.split(b"\n")
+            for header_line, payload in zip(lines[1::2], lines[2::2]):
+                if json.loads(header_line).get("type") == "event":
+                    events.append(json.loads(payload))
+        return events
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        with self.received:
+            return self.received.wait_for(lambda: len(self.envelopes) >= count, timeout)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: EnvelopeServer
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        with self.server.received:
+            if self.server.status == 200:
+                self.server.envelopes.append(body)
+            self.server.auth_headers.append(self.headers.get("X-Sentry-Auth", ""))
+            self.server.received.notify_all()
+        answer = json.dumps({"id": "accepted"} if self.server.status == 200 else {}).encode()
+        self.send_response(self.server.status)
+        for name, value in self.server.headers_to_send.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@contextmanager
+def envelope_server() -> Iterator[EnvelopeServer]:
+    server = EnvelopeServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never says a word; yields the port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                accepted.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    return port

@@ -1,0 +1,204 @@
+"""The client: started lazily, exactly once; the application's own client respected."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
+
+from sentry_logging_std import SentryHandler
+
+from .conftest import TEST_DSN, CapturingTransport
+
+
+class CountingTransport(CapturingTransport):
+    """A transport class: sentry-sdk builds one per client it starts."""
+
+    instances = 0
+
+
+@pytest.fixture
+def counting() -> type[CountingTransport]:
+    CountingTransport.instances = 0
+    return CountingTransport
+
+
+def test_client_starts_on_the_first_record_that_needs_it(counting: type[CountingTransport]) -> None:
+    """Building the handler starts nothing; the first INFO record starts the client."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=counting)
+    log = logging.getLogger("tests.lazy")
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+
+    def running() -> bool:  # a call, so the checker does not narrow the property
+        return handler.running
+
+    try:
+        assert not running()
+        log.debug("below every level: starts nothing")
+        assert not running()
+        log.info("needs a breadcrumb")
+        assert running()
+        assert counting.instances == 1
+    finally:
+        log.removeHandler(handler)
+
+
+def test_explicit_init(counting: type[CountingTransport]) -> None:
+    """init() starts the client; calling it again changes nothing."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=counting)
+    assert handler.init() is True
+    assert handler.init() is True
+    assert handler.running
+    assert counting.instances == 1
+
+
+def test_racing_threads_start_exactly_one_client(counting: type[CountingTransport]) -> None:
+    """64 threads released together by a Barrier start one client between them."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=counting)
+    log = logging.getLogger("tests.race")
+    log.addHandler(handler)
+    barrier = threading.Barrier(64)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            log.error("racer %d", n)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(64)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        log.removeHandler(handler)
+    assert errors == []
+    assert counting.instances == 1
+    transport = sentry_sdk.get_client().transport
+    assert isinstance(transport, CountingTransport)
+    assert len(transport.events) == 64
+
+
+def test_application_client_is_used_not_replaced(transport: CapturingTransport) -> None:
+    """A client the application started is used as is; the handler's own options are not applied."""
+    sentry_sdk.init(dsn=TEST_DSN, transport=transport, environment="from-app")
+    app_client = sentry_sdk.get_client()
+    handler = SentryHandler(dsn="http://other@127.0.0.1:9/7", environment="from-handler")
+    log = logging.getLogger("tests.appclient")
+    log.addHandler(handler)
+    try:
+        log.error("failed")
+    finally:
+        log.removeHandler(handler)
+    assert sentry_sdk.get_client() is app_client
+    (event,) = transport.events
+    assert event["environment"] == "from-app"
+
+
+def test_closed_client_is_not_restarted(transport: CapturingTransport) -> None:
+    """Once the client the handler started is closed, records do not start another."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=transport)
+    assert handler.init()
+    sentry_sdk.get_client().close(timeout=0)
+    sentry_sdk.get_global_scope().set_client(None)
+    log = logging.getLogger("tests.closed")
+    log.addHandler(handler)
+    try:
+        log.error("after close")
+    finally:
+        log.removeHandler(handler)
+    assert not handler.running
+
+
+def test_one_event_when_the_sdk_logging_integration_is_on(transport: CapturingTransport) -> None:
+    """The application's default LoggingIntegration and the handler send one event, not two."""
+    sentry_sdk.init(dsn=TEST_DSN, transport=transport)  # default integrations, logging on
+    assert sentry_sdk.get_client().get_integration(LoggingIntegration) is not None
+    root = logging.getLogger()
+    handler = SentryHandler()
+    root.addHandler(handler)
+    log = logging.getLogger("tests.twice")
+    log.setLevel(logging.INFO)
+    log.info("a breadcrumb")
+    try:
+        raise ValueError("once")
+    except ValueError:
+        log.exception("failed once")
+    (event,) = transport.events
+    assert event["contexts"]["log"]["logger"] == "tests.twice"  # the handler's event, not the SDK's
+    assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["a breadcrumb"]
+
+
+def test_one_event_when_the_handler_started_the_client(transport: CapturingTransport) -> None:
+    """When the handler starts the client, the SDK's logging integration stays silent."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=transport)
+    logging.getLogger().addHandler(handler)
+    log = logging.getLogger("tests.owned")
+    log.warning("crumb")
+    log.error("failed")
+    (event,) = transport.events
+    assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["crumb"]
+
+
+def test_own_and_library_loggers_never_loop(transport: CapturingTransport) -> None:
+    """With debug=True and the handler on the root, sentry-sdk and urllib3 records stay local."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=transport, debug=True, event_level="DEBUG")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("urllib3.connectionpool").error("pool trouble")
+    logging.getLogger("sentry_sdk.errors").error("sdk trouble")
+    logging.getLogger("tests.real").error("real trouble")
+    sentry_sdk.flush()
+    messages = [e["logentry"]["formatted"] for e in transport.events]
+    assert messages == ["real trouble"]
+
+
+def test_handler_close_flushes(transport: CapturingTransport) -> None:
+    """close() flushes the client the handler started and leaves it usable by others."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=transport)
+    log = logging.getLogger("tests.close")
+    log.addHandler(handler)
+    log.error("before close")
+    log.removeHandler(handler)
+    handler.close()
+    assert len(transport.events) == 1
+
+
+def test_failing_init_is_reported_not_raised() -> None:
+    """An integration that cannot start fails the start quietly; the reason is kept."""
+    from sentry_sdk.integrations import Integration
+
+    from sentry_logging_std._client import INITIALIZER
+
+    class Broken(Integration):
+        identifier = "broken_for_tests"
+
+        @staticmethod
+        def setup_once() -> None:
+            raise RuntimeError("cannot start")
+
+    handler = SentryHandler(dsn=TEST_DSN, transport=CapturingTransport, integrations=[Broken()])
+    log = logging.getLogger("tests.broken")
+    log.addHandler(handler)
+    try:
+        log.error("after a failed start")  # must not raise
+        log.error("and again: no second attempt")
+    finally:
+        log.removeHandler(handler)
+    assert INITIALIZER.failure == "RuntimeError: cannot start"
+
+
+def test_before_send_can_drop(make_handler: Any) -> None:
+    """A before_send returning None drops the event; nothing is sent."""
+    _, transport = make_handler(before_send=lambda event, hint: None)
+    logging.getLogger("tests.app").error("dropped")
+    assert transport.events == []

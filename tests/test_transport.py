@@ -1,0 +1,193 @@
+"""The transports, against a real HTTP endpoint on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from sentry_logging_std import SentryHandler
+
+from .envelope_server import closed_port, envelope_server, silent_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def attach(handler: SentryHandler, name: str) -> logging.Logger:
+    log = logging.getLogger(name)
+    log.propagate = False
+    log.addHandler(handler)
+    return log
+
+
+@pytest.mark.parametrize("mode", ["background", "sync"])
+def test_event_reaches_the_server(mode: str) -> None:
+    """Both transports deliver the event with the DSN's key in the auth header."""
+    with envelope_server() as server:
+        handler = SentryHandler(dsn=server.dsn(), transport=mode)
+        log = attach(handler, f"tests.deliver.{mode}")
+        try:
+            log.error("delivered %s", mode)
+            handler.flush()
+        finally:
+            log.removeHandler(handler)
+        assert server.wait_for(1)
+        (event,) = server.events()
+        assert event["logentry"]["formatted"] == f"delivered {mode}"
+        assert "sentry_key=publickey" in server.auth_headers[0]
+        assert handler.stats()["sent"] == 1
+
+
+def test_close_flushes_the_queue() -> None:
+    """Events queued by the background transport are sent when the handler closes."""
+    with envelope_server() as server:
+        handler = SentryHandler(dsn=server.dsn())
+        log = attach(handler, "tests.closeflush")
+        for n in range(20):
+            log.error("event %d", n)
+        log.removeHandler(handler)
+        handler.close()
+        assert len(server.envelopes) == 20
+
+
+def test_never_answering_server_does_not_block_past_the_timeout() -> None:
+    """A server that accepts and never answers costs a sync log call at most transport_timeout."""
+    with silent_server() as port:
+        handler = SentryHandler(
+            dsn=f"http://k@127.0.0.1:{port}/1", transport="sync", transport_timeout=0.5
+        )
+        log = attach(handler, "tests.silent")
+        try:
+            handler.init()
+            started = time.monotonic()
+            log.error("nobody listens")
+            elapsed = time.monotonic() - started
+        finally:
+            log.removeHandler(handler)
+    assert elapsed < 0.5 + 1.0
+    assert handler.stats() == {"dropped_network_error": 1}
+
+
+def test_unreachable_server_costs_the_application_nothing() -> None:
+    """With nothing listening, log calls return normally and the loss is counted."""
+    handler = SentryHandler(dsn=f"http://k@127.0.0.1:{closed_port()}/1", transport="sync")
+    log = attach(handler, "tests.unreachable")
+    try:
+        log.error("into the void")
+    finally:
+        log.removeHandler(handler)
+    assert handler.stats() == {"dropped_network_error": 1}
+
+
+def test_refused_key_is_counted() -> None:
+    """A 403 from the server is counted as refused, and the application sees nothing."""
+    with envelope_server() as server:
+        server.status = 403
+        handler = SentryHandler(dsn=server.dsn(key="wrong"), transport="sync")
+        log = attach(handler, "tests.refused")
+        try:
+            log.error("wrong key")
+        finally:
+            log.removeHandler(handler)
+    assert handler.stats() == {"dropped_refused": 1}
+
+
+def test_rate_limit_on_transactions_does_not_stop_errors() -> None:
+    """A server refusing transactions for a day still receives error events."""
+    with envelope_server() as server:
+        server.headers_to_send = {"X-Sentry-Rate-Limits": "86400:transaction:organization"}
+        handler = SentryHandler(dsn=server.dsn(), transport="sync")
+        log = attach(handler, "tests.ratelimit")
+        try:
+            log.error("first")
+            log.error("second")
+        finally:
+            log.removeHandler(handler)
+        assert [e["logentry"]["formatted"] for e in server.events()] == ["first", "second"]
+
+
+def test_429_pauses_sending_and_counts() -> None:
+    """After a 429 with Retry-After, events are not sent until it passes, and are counted."""
+    with envelope_server() as server:
+        server.status = 429
+        server.headers_to_send = {"Retry-After": "60"}
+        handler = SentryHandler(dsn=server.dsn(), transport="sync")
+        log = attach(handler, "tests.429")
+        try:
+            log.error("first")
+            log.error("second")
+        finally:
+            log.removeHandler(handler)
+        assert len(server.auth_headers) == 1  # the second was never sent
+    assert handler.stats() == {"dropped_rate_limited": 2}
+
+
+def run_script(source: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        check=False,
+    )
+
+
+def test_interpreter_exit_flushes_pending_events() -> None:
+    """A script that logs an error and exits at once still delivers it."""
+    with envelope_server() as server:
+        result = run_script(
+            """
+            import logging, os
+            from sentry_logging_std import SentryHandler
+            logging.getLogger().addHandler(SentryHandler(dsn=os.environ["DSN"]))
+            logging.getLogger("script").error("last words")
+            """,
+            DSN=server.dsn(),
+        )
+        assert result.returncode == 0, result.stderr
+        assert server.wait_for(1)
+        assert [e["logentry"]["formatted"] for e in server.events()] == ["last words"]
+
+
+def test_debug_prints_why_an_event_was_not_delivered() -> None:
+    """With debug=True a refused event's reason is printed, and the script still exits 0."""
+    with envelope_server() as server:
+        server.status = 403
+        result = run_script(
+            """
+            import logging, os
+            from sentry_logging_std import SentryHandler
+            handler = SentryHandler(dsn=os.environ["DSN"], debug=True, transport="sync")
+            logging.getLogger().addHandler(handler)
+            logging.getLogger("script").error("refused")
+            print("still running")
+            """,
+            DSN=server.dsn(key="wrong"),
+        )
+    assert result.returncode == 0, result.stderr
+    assert "still running" in result.stdout
+    assert "not delivered: HTTP 403" in result.stderr
+
+
+def test_full_queue_drops_the_oldest_and_counts() -> None:
+    """With the server black-holed, a burst beyond queue_size is counted, never blocking."""
+    with silent_server() as port:
+        handler = SentryHandler(
+            dsn=f"http://k@127.0.0.1:{port}/1", queue_size=5, transport_timeout=0.2
+        )
+        log = attach(handler, "tests.queue")
+        try:
+            for n in range(50):
+                log.error("burst %d", n)
+            stats = handler.stats()
+        finally:
+            log.removeHandler(handler)
+        assert stats["dropped_queue_full"] >= 40
+        assert stats["pending"] <= 6
