@@ -94,6 +94,19 @@ class ClientInitializer:
         if options.dsn is not None and self._pending is None:
             self._pending = options
 
+    def idle(self, options: Options) -> bool:
+        """True when there is nothing to send with: the per-record fast path.
+
+        No DSN in *options*, none registered by another front door, and no
+        client started by the application (``sentry_sdk.init`` puts it on the
+        global scope, the cheapest place to look).
+        """
+        return (
+            options.dsn is None
+            and self._pending is None
+            and not sentry_sdk.Scope.get_global_scope().client.is_active()
+        )
+
     def ensure(self, options: Optional[Options] = None) -> bool:
         """Return whether a client is active, starting one from *options* if needed."""
         if sentry_sdk.get_client().is_active():

@@ -101,6 +101,8 @@ class SentryHandler(logging.Handler):
         self.options: Options = parse_options(options, "SentryHandler")
         super().__init__(level)
         self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
+        #: The id of the last event this handler handed to sentry-sdk, or None.
+        self.last_event_id: Optional[str] = None
         INITIALIZER.register(self.options)
 
     def init(self) -> bool:
@@ -125,6 +127,8 @@ class SentryHandler(logging.Handler):
         # Like logging.Handler.handle, without holding the handler's lock
         # during emit: sentry-sdk is thread-safe, and the lock would make
         # every thread that logs wait for another thread's event.
+        if record.levelno < self._threshold or INITIALIZER.idle(self.options):
+            return False
         result: Any = self.filter(record)
         if isinstance(result, logging.LogRecord):
             record = result
@@ -133,9 +137,7 @@ class SentryHandler(logging.Handler):
         return result
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno < self._threshold or getattr(_reentry, "active", False):
-            return
-        if record.name.partition(".")[0] in IGNORED_LOGGERS:
+        if record.name.partition(".")[0] in IGNORED_LOGGERS or getattr(_reentry, "active", False):
             return
         _reentry.active = True
         try:
@@ -151,9 +153,14 @@ class SentryHandler(logging.Handler):
         if not INITIALIZER.ensure(self.options):
             return None
         options = self.options
+        if record.levelno < self._threshold:  # emit() called directly
+            return None
         if record.levelno >= options.event_level:
             entry = entry_from_record(record, with_stack=options.attach_stacktrace)
-            return capture_entry(entry, options)
+            event_id = capture_entry(entry, options)
+            if event_id is not None:
+                self.last_event_id = event_id
+            return event_id
         if not INITIALIZER.records_breadcrumbs_elsewhere():
             add_breadcrumb(entry_from_record(record, with_stack=False))
         return None

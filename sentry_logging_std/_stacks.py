@@ -35,7 +35,13 @@ def caller_frame(pathname: str, lineno: int, function: str) -> Optional[FrameTyp
 
 
 def serialize_stack(frame: FrameType, client_options: dict[str, Any]) -> list[dict[str, Any]]:
-    """Sentry frames, outermost first, from *frame* outwards."""
+    """Sentry frames, outermost first, from *frame* outwards.
+
+    Local variables are taken from the calling function only (when the
+    client's ``include_local_variables`` allows): they are what explains a
+    log call, and serialising every outer frame's locals would cost the
+    calling thread several times more than the rest of the event.
+    """
     frames: list[FrameType] = []
     current: Optional[FrameType] = frame
     while current is not None and len(frames) < MAX_FRAMES:
@@ -47,7 +53,7 @@ def serialize_stack(frame: FrameType, client_options: dict[str, Any]) -> list[di
     return [
         serialize_frame(
             f,
-            include_local_variables=include_locals,
+            include_local_variables=include_locals and f is frame,
             include_source_context=include_source,
             max_value_length=max_length,
         )

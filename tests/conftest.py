@@ -48,11 +48,11 @@ def reset_sentry() -> None:
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=0)
-    sentry_sdk.get_global_scope().set_client(None)
+    sentry_sdk.Scope.get_global_scope().set_client(None)
     for scope in (
-        sentry_sdk.get_global_scope(),
-        sentry_sdk.get_isolation_scope(),
-        sentry_sdk.get_current_scope(),
+        sentry_sdk.Scope.get_global_scope(),
+        sentry_sdk.Scope.get_isolation_scope(),
+        sentry_sdk.Scope.get_current_scope(),
     ):
         scope.clear()
     INITIALIZER.reset()

@@ -108,7 +108,7 @@ def test_closed_client_is_not_restarted(transport: CapturingTransport) -> None:
     handler = SentryHandler(dsn=TEST_DSN, transport=transport)
     assert handler.init()
     sentry_sdk.get_client().close(timeout=0)
-    sentry_sdk.get_global_scope().set_client(None)
+    sentry_sdk.Scope.get_global_scope().set_client(None)
     log = logging.getLogger("tests.closed")
     log.addHandler(handler)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
 import subprocess
 import sys
 import time
@@ -62,7 +63,7 @@ def orders_log(bugsink: Bugsink) -> Iterator[tuple[logging.Logger, SentryHandler
 def test_chained_exception_arrives_whole(
     bugsink: Bugsink, orders_log: tuple[logging.Logger, SentryHandler]
 ) -> None:
-    """Bugsink stores the chain with frames, tags, environment, release, logger, template, crumbs."""
+    """Bugsink stores the chain with frames, tags, environment, release, logger, template, crumbs"""
     log, handler = orders_log
     log.info("cart loaded for order %s", 41)
     try:
@@ -187,3 +188,33 @@ def test_check_command_against_bugsink(bugsink: Bugsink) -> None:
     refused = check(bugsink.wrong_key_dsn)
     assert refused.returncode == 3, refused.stdout
     assert "refused" in refused.stdout
+
+
+def run_demo(**env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**environ, **env},
+    )
+
+
+def test_demo_sends_to_the_dsn_and_prints_the_event_id(bugsink: Bugsink) -> None:
+    """The README's demo, with SENTRY_DSN set, stores its chained exception and prints its id."""
+    result = run_demo(SENTRY_DSN=bugsink.dsn)
+    assert result.returncode == 0, result.stdout + result.stderr
+    event_id = result.stdout.split("event id ")[1].split()[0]
+    data = bugsink.event(event_id)
+    assert [v["type"] for v in data["exception"]["values"]] == ["LookupError", "RuntimeError"]
+    assert data["logentry"]["message"] == "order %s failed"
+
+
+def test_demo_without_a_dsn_shows_the_event() -> None:
+    """Without SENTRY_DSN the demo prints the event it would have sent."""
+    result = run_demo()
+    assert result.returncode == 0, result.stderr
+    assert "would have been sent" in result.stdout
+    assert "RuntimeError: order 7 could not be placed" in result.stdout
