@@ -154,12 +154,16 @@ def build_event(
     return event, hint
 
 
-def capture_entry(entry: LogEntry, options: Options) -> Optional[str]:
-    """Send *entry* as an event; returns the event id, or None if it was dropped."""
+def capture_entry(entry: LogEntry, options: Options, scope: Any = None) -> Optional[str]:
+    """Send *entry* as an event; returns the event id, or None if it was dropped.
+
+    *scope* is a snapshot of the logging thread's scope, for an entry sent
+    from another thread; by default the current scopes apply.
+    """
     client = sentry_sdk.get_client()
     event, hint = build_event(entry, options, client.options)
     mark_captured(entry.record)
-    event_id: Optional[str] = sentry_sdk.capture_event(cast(Any, event), hint=hint)
+    event_id: Optional[str] = sentry_sdk.capture_event(cast(Any, event), hint=hint, scope=scope)
     return event_id
 
 

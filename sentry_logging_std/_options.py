@@ -141,6 +141,10 @@ class Options:
     tag_keys: frozenset[str]
     event_level: int
     breadcrumb_level: int
+    #: Builds a front door's own integration to add, silenced, when the user
+    #: configured none of its type (the loguru sink silences sentry-sdk's
+    #: LoguruIntegration, which would send every loguru error a second time).
+    quiet_integration: Optional[Callable[[], Any]] = None
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``sentry_sdk.init`` built from these options."""
@@ -156,7 +160,7 @@ class Options:
             "attach_stacktrace": self.attach_stacktrace,
             "max_breadcrumbs": self.max_breadcrumbs,
             "shutdown_timeout": self.shutdown_timeout,
-            "integrations": _with_quiet_logging_integration(self.integrations),
+            "integrations": self._integrations(),
         }
         if self.server_name is not None:
             kwargs["server_name"] = self.server_name
@@ -170,26 +174,38 @@ class Options:
             kwargs["transport"] = make_transport(self)
         return kwargs
 
+    def _integrations(self) -> list[Any]:
+        """The user's integrations, plus silenced ones that would duplicate the front doors.
 
-def _with_quiet_logging_integration(integrations: Iterable[Any]) -> list[Any]:
-    """Add a LoggingIntegration that records nothing, unless one was given.
+        sentry-sdk enables its own logging integration by default; left on,
+        every error record would be sent twice (once by it, once by the
+        handler) and every breadcrumb recorded twice. An integration the user
+        configured explicitly is kept as given; the duplicate events it makes
+        are dropped by the event processors in ``_client`` and ``_loguru``.
+        """
+        from sentry_sdk.integrations.logging import LoggingIntegration
 
-    sentry-sdk enables its own logging integration by default; left on, every
-    error record would be sent twice (once by it, once by the handler) and
-    every breadcrumb recorded twice. An integration the user configured
-    explicitly is kept as given; duplicates are then removed by the event
-    processor in ``_client``.
+        result = list(self.integrations)
+        if not any(isinstance(i, LoggingIntegration) for i in result):
+            result.append(LoggingIntegration(level=None, event_level=None))
+        if self.quiet_integration is not None:
+            quiet = self.quiet_integration()
+            if not any(isinstance(i, type(quiet)) for i in result):
+                result.append(quiet)
+        return result
+
+
+def parse_options(
+    kwargs: Mapping[str, Any],
+    owner: str,
+    level_names: Optional[Callable[[str], Optional[int]]] = None,
+    quiet: Optional[Callable[[], Any]] = None,
+) -> Options:
+    """Check *kwargs* against the known options and return them validated.
+
+    *level_names* resolves level names the stdlib does not know (loguru's);
+    *quiet* is the front door's ``Options.quiet_integration``.
     """
-    from sentry_sdk.integrations.logging import LoggingIntegration
-
-    result = list(integrations)
-    if not any(isinstance(i, LoggingIntegration) for i in result):
-        result.append(LoggingIntegration(level=None, event_level=None))
-    return result
-
-
-def parse_options(kwargs: Mapping[str, Any], owner: str) -> Options:
-    """Check *kwargs* against the known options and return them validated."""
     unknown = sorted(set(kwargs) - set(DEFAULTS))
     if unknown:
         name = unknown[0]
@@ -227,8 +243,9 @@ def parse_options(kwargs: Mapping[str, Any], owner: str) -> Options:
         queue_size=_int(raw["queue_size"], "queue_size", minimum=1),
         tags=tags,
         tag_keys=frozenset(_str_list(raw["tag_keys"], "tag_keys")),
-        event_level=_level(raw["event_level"], "event_level"),
-        breadcrumb_level=_level(raw["breadcrumb_level"], "breadcrumb_level"),
+        event_level=_level(raw["event_level"], "event_level", level_names),
+        breadcrumb_level=_level(raw["breadcrumb_level"], "breadcrumb_level", level_names),
+        quiet_integration=quiet,
     )
 
 
@@ -284,7 +301,9 @@ def _int(value: Any, option: str, minimum: int) -> int:
     return value
 
 
-def _level(value: Any, option: str) -> int:
+def _level(
+    value: Any, option: str, level_names: Optional[Callable[[str], Optional[int]]] = None
+) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{option}: expected a level name or number, got {value!r}")
     if isinstance(value, int):
@@ -296,6 +315,10 @@ def _level(value: Any, option: str) -> int:
         level = logging.getLevelName(text.upper())
         if isinstance(level, int):
             return level
+        if level_names is not None:
+            named = level_names(text)
+            if named is not None:
+                return named
         raise ValueError(f"{option}: unknown level {value!r}")
     raise TypeError(f"{option}: expected a level name or number, got {type(value).__name__}")
 

@@ -1,0 +1,305 @@
+"""SentrySink: the loguru front door onto the same core as SentryHandler.
+
+``logger.add(SentrySink(...))`` sends ERROR records as events and lower ones
+as breadcrumbs, with the same options, client, tags, fingerprint and user
+conventions as the stdlib handler; only the record differs.
+
+loguru calls a sink's ``write`` on the thread that logged, unless the sink was
+added with ``enqueue=True``: then ``write`` runs on loguru's worker thread,
+where the caller's scope, stack and log-call arguments no longer exist. Pass
+``format=sink.format`` as well: loguru calls it on the logging thread, and the
+sink takes there what must be taken at call time.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any, Optional
+
+try:
+    import loguru
+except ImportError as exc:  # pragma: no cover - tested in a subprocess without loguru
+    raise ImportError(
+        "SentrySink needs loguru; install it with: pip install 'sentry-logging-std[loguru]'"
+    ) from exc
+
+import sentry_sdk
+from sentry_sdk.integrations.loguru import LoguruIntegration
+from sentry_sdk.scope import add_global_event_processor
+
+from sentry_logging_std._capture import LogEntry, add_breadcrumb, capture_entry
+from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT
+from sentry_logging_std._loguru_compat import call_arguments
+from sentry_logging_std._options import Options, parse_options
+from sentry_logging_std._stacks import caller_frame, serialize_stack
+
+__all__ = ["SentrySink"]
+
+#: loguru's own levels; custom levels are looked up with ``logger.level(name)``.
+_LOGURU_LEVELS = {
+    "TRACE": 5,
+    "DEBUG": 10,
+    "INFO": 20,
+    "SUCCESS": 25,
+    "WARNING": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+}
+
+#: Call-time captures waiting for ``write`` on the worker thread (enqueue=True).
+_MAX_PENDING = 10_000
+
+
+def _loguru_level(name: str) -> Optional[int]:
+    if name.upper() in _LOGURU_LEVELS:
+        return _LOGURU_LEVELS[name.upper()]
+    try:
+        return int(loguru.logger.level(name).no)
+    except ValueError:
+        return None
+
+
+def _key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    # Survives the pickling enqueue=True puts the record through.
+    return (
+        record["time"],
+        record["thread"].id,
+        record["process"].id,
+        record["line"],
+        record["message"],
+    )
+
+
+class _Pending:
+    __slots__ = ("entry", "scope")
+
+    def __init__(self, entry: Optional[LogEntry], scope: Any) -> None:
+        self.entry = entry  # None: handled at call time (a breadcrumb)
+        self.scope = scope
+
+
+# --- exactly one event when sentry-sdk's LoguruIntegration is active too ---------------------
+
+_live_sinks: weakref.WeakSet[SentrySink] = weakref.WeakSet()
+_sent_extras: collections.OrderedDict[int, Any] = collections.OrderedDict()
+_sent_lock = threading.Lock()
+
+
+def _remember_sent(record: Mapping[str, Any]) -> None:
+    extra = record["extra"]
+    with _sent_lock:
+        _sent_extras[id(extra)] = extra  # kept alive, so the id cannot be reused
+        while len(_sent_extras) > 1024:
+            _sent_extras.popitem(last=False)
+
+
+def _drop_integration_duplicates(event: Any, hint: Any) -> Any:
+    """Drop the event sentry-sdk's LoguruIntegration builds for a record a sink sends.
+
+    Its events carry a stdlib LogRecord that loguru made, whose ``extra``
+    attribute is the loguru record's own ``extra`` dict. The sink has either
+    sent that record already (its ``extra`` is remembered), or runs after the
+    integration's sink and will send it (a live sink's event level admits it).
+    """
+    if not hint or hint.get(OWN_EVENT_HINT):
+        return event
+    record = hint.get("log_record")
+    extra = getattr(record, "extra", None)
+    if not isinstance(extra, dict):
+        return event
+    with _sent_lock:
+        if _sent_extras.get(id(extra)) is extra:
+            return None
+    levelno = getattr(record, "levelno", 0)
+    if any(sink.attached and levelno >= sink.options.event_level for sink in list(_live_sinks)):
+        return None
+    return event
+
+
+add_global_event_processor(_drop_integration_duplicates)
+
+
+def _quiet_loguru_integration() -> LoguruIntegration:
+    try:
+        return LoguruIntegration(level=None, event_level=None, sentry_logs_level=None)  # type: ignore[call-arg, unused-ignore]
+    except TypeError:  # sentry-sdk before Sentry Logs
+        return LoguruIntegration(level=None, event_level=None)
+
+
+class SentrySink:
+    """A loguru sink: ``logger.add(SentrySink(dsn=...), level="INFO")``.
+
+    Takes the same options as :class:`SentryHandler`; ``event_level`` and
+    ``breadcrumb_level`` also accept loguru's level names (TRACE, SUCCESS and
+    custom levels).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.options: Options = parse_options(
+            options, "SentrySink", level_names=_loguru_level, quiet=_quiet_loguru_integration
+        )
+        self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
+        self._pending: collections.OrderedDict[tuple[Any, ...], _Pending] = (
+            collections.OrderedDict()
+        )
+        self._pending_lock = threading.Lock()
+        #: Whether loguru has handed this sink a record and not stopped it since.
+        self.attached = True
+        #: The id of the last event this sink handed to sentry-sdk, or None.
+        self.last_event_id: Optional[str] = None
+        INITIALIZER.register(self.options)
+        _live_sinks.add(self)
+
+    # -- loguru's interface ----------------------------------------------------------------
+
+    def write(self, message: Any) -> None:
+        """Called by loguru with each formatted message; ``message.record`` is the record."""
+        try:
+            record = message.record
+            if record["level"].no < self._threshold or INITIALIZER.idle(self.options):
+                return
+            pending = self._take_pending(record)
+            if pending is None:
+                on_logging_thread = record["thread"].id == threading.get_ident()
+                pending = self._call_time(record, on_logging_thread)
+            if pending.entry is not None:
+                event_id = capture_entry(pending.entry, self.options, scope=pending.scope)
+                if event_id is not None:
+                    _remember_sent(record)
+                    self.last_event_id = event_id
+        except Exception:
+            self._report_error()
+
+    def format(self, record: Mapping[str, Any]) -> str:
+        """For ``logger.add(sink, format=sink.format, enqueue=True)``: call-time capture.
+
+        loguru calls this on the logging thread before queueing the record;
+        the sink takes the scope, the stack and the call's arguments here.
+        """
+        try:
+            if record["level"].no >= self._threshold and not INITIALIZER.idle(self.options):
+                pending = self._call_time(record, on_logging_thread=True, snapshot=True)
+                with self._pending_lock:
+                    self._pending[_key(record)] = pending
+                    while len(self._pending) > _MAX_PENDING:
+                        self._pending.popitem(last=False)
+        except Exception:
+            self._report_error()
+        return "{message}"
+
+    def stop(self) -> None:
+        """Called by loguru's ``logger.remove()``: flush what this sink queued."""
+        self.attached = False
+        INITIALIZER.flush(self.options.shutdown_timeout)
+
+    # -- API shared with SentryHandler ------------------------------------------------------
+
+    def init(self) -> bool:
+        """Start the client now instead of on the first record; True if one is running."""
+        return INITIALIZER.ensure(self.options)
+
+    @property
+    def running(self) -> bool:
+        """Whether a sentry-sdk client is active for this sink to send through."""
+        return INITIALIZER.running
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events."""
+        INITIALIZER.flush(self.options.shutdown_timeout if timeout is None else timeout)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _take_pending(self, record: Mapping[str, Any]) -> Optional[_Pending]:
+        if not self._pending:
+            return None
+        with self._pending_lock:
+            return self._pending.pop(_key(record), None)
+
+    def _call_time(
+        self, record: Mapping[str, Any], on_logging_thread: bool, snapshot: bool = False
+    ) -> _Pending:
+        if not INITIALIZER.ensure(self.options):
+            return _Pending(None, None)
+        levelno = record["level"].no
+        options = self.options
+        if levelno < options.event_level:
+            if on_logging_thread and not _integration_records_breadcrumbs():
+                add_breadcrumb(entry_from_loguru(record, with_stack=False, on_logging_thread=True))
+            return _Pending(None, None)
+        entry = entry_from_loguru(
+            record, with_stack=options.attach_stacktrace, on_logging_thread=on_logging_thread
+        )
+        scope = None
+        if snapshot:
+            scope = sentry_sdk.Scope.get_isolation_scope().fork()
+            scope.update_from_scope(sentry_sdk.Scope.get_current_scope())
+        return _Pending(entry, scope)
+
+    def _report_error(self) -> None:
+        # Like logging.Handler.handleError: never raise into the application.
+        import sys
+        import traceback
+
+        if sys.stderr is not None:
+            try:
+                sys.stderr.write("--- sentry-logging-std: SentrySink failed ---\n")
+                traceback.print_exc(file=sys.stderr)
+            except Exception:  # noqa: S110 - stderr itself is broken: nowhere left to report
+                pass
+
+    def __repr__(self) -> str:
+        target = self.options.dsn.netloc if self.options.dsn else "no DSN"
+        return f"<SentrySink {target}>"
+
+
+def _integration_records_breadcrumbs() -> bool:
+    if INITIALIZER.owns_client:
+        return False
+    integration = sentry_sdk.get_client().get_integration(LoguruIntegration)
+    return integration is not None and LoguruIntegration.level is not None
+
+
+def entry_from_loguru(
+    record: Mapping[str, Any], with_stack: bool, on_logging_thread: bool
+) -> LogEntry:
+    """Take from a loguru record what an event or breadcrumb needs."""
+    exception = record["exception"]
+    exc_info = None
+    if exception is not None and exception.value is not None:
+        exc_info = (exception.type, exception.value, exception.traceback)
+    template: str = record["message"]
+    params: Any = None
+    if on_logging_thread:
+        found = call_arguments(record)
+        if found is not None:
+            template, params = found
+    stack = None
+    if with_stack and exc_info is None and on_logging_thread:
+        frame = caller_frame(record["file"].path, record["line"], record["function"])
+        if frame is not None:
+            stack = serialize_stack(frame, sentry_sdk.get_client().options)
+    return LogEntry(
+        record=record,
+        logger=record["name"] or "",
+        levelno=record["level"].no,
+        template=template,
+        params=params,
+        formatted=record["message"],
+        created=record["time"].timestamp(),
+        exc_info=exc_info,
+        extra=dict(record["extra"]),
+        origin={
+            "logger": record["name"],
+            "level": record["level"].name,
+            "module": record["module"],
+            "function": record["function"],
+            "file": record["file"].path,
+            "line": record["line"],
+            "thread": record["thread"].name,
+            "process": record["process"].id,
+        },
+        stack=stack,
+    )
