@@ -20,28 +20,10 @@ import time
 from typing import Any, Callable
 
 import sentry_sdk
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
+from bench_common import DSN, DropTransport, fail
 
 from sentry_logging_std import SentryHandler
 from sentry_logging_std._client import INITIALIZER
-
-DSN = "http://publickey@127.0.0.1:9/1"
-
-
-class DropTransport(Transport):
-    def __init__(self, options: Any = None) -> None:
-        super().__init__({"dsn": DSN})
-
-    def capture_envelope(self, envelope: Envelope) -> None:
-        pass
-
-
-def fail(order_id: int) -> None:
-    try:
-        raise KeyError(order_id)
-    except KeyError as exc:
-        raise RuntimeError(f"order {order_id} failed") from exc
 
 
 def reset() -> None:

@@ -17,29 +17,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import sentry_sdk
+from bench_common import DSN, DropTransport, fail
 from loguru import logger
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
-
-DSN = "http://publickey@127.0.0.1:9/1"
-
-
-class DropTransport(Transport):
-    def __init__(self, options: Any = None) -> None:
-        super().__init__({"dsn": DSN})
-
-    def capture_envelope(self, envelope: Envelope) -> None:
-        pass
-
-
-def fail(order_id: int) -> None:
-    try:
-        raise KeyError(order_id)
-    except KeyError as exc:
-        raise RuntimeError(f"order {order_id} failed") from exc
 
 
 def run_side(side: str, calls: int, rounds: int) -> list[float]:

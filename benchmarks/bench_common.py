@@ -1,0 +1,29 @@
+"""Shared by the benchmark scripts: a transport that drops envelopes, and a chained failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
+
+#: Never contacted: every benchmark passes DropTransport too.
+DSN = "http://publickey@127.0.0.1:9/1"
+
+
+class DropTransport(Transport):
+    """Accepts envelopes and throws them away, so only the calling thread's work is timed."""
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__({"dsn": DSN})
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        pass
+
+
+def fail(order_id: int) -> None:
+    """Raise a two-level chain: KeyError, then RuntimeError from it."""
+    try:
+        raise KeyError(order_id)
+    except KeyError as exc:
+        raise RuntimeError(f"order {order_id} failed") from exc
