@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from sentry_logging_std._api import capture_error
+from sentry_logging_std._formatter import JsonFormatter
 from sentry_logging_std._handler import SentryHandler
+
+if TYPE_CHECKING:
+    from sentry_logging_std._loguru import SentrySink
 
 try:
     __version__ = version("sentry-logging-std")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0"
 
-__all__ = ["SentryHandler", "__version__", "capture_error"]
+__all__ = ["JsonFormatter", "SentryHandler", "SentrySink", "__version__", "capture_error"]
+
+
+def __getattr__(name: str) -> Any:
+    # loguru is an optional extra: importing SentrySink imports it, the
+    # package itself does not. Without it the ImportError names the extra.
+    if name == "SentrySink":
+        from sentry_logging_std._loguru import SentrySink
+
+        return SentrySink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Optional
 
-from sentry_logging_std import _check
+from sentry_logging_std import _check, _estemplate
 
 __all__ = ["main"]
 
@@ -26,6 +26,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     _check.add_arguments(check)
     check.set_defaults(run=_check.run)
+    template = commands.add_parser(
+        "es-template",
+        help="print the Elasticsearch index template for JsonFormatter's lines",
+        description="Print an Elasticsearch composable index template whose mappings match "
+        "exactly what JsonFormatter writes, declared fields included.",
+    )
+    _estemplate.add_arguments(template)
+    template.set_defaults(run=_estemplate.run)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

@@ -122,13 +122,6 @@ def _drop_integration_duplicates(event: Any, hint: Any) -> Any:
 add_global_event_processor(_drop_integration_duplicates)
 
 
-def _quiet_loguru_integration() -> LoguruIntegration:
-    try:
-        return LoguruIntegration(level=None, event_level=None, sentry_logs_level=None)  # type: ignore[call-arg, unused-ignore]
-    except TypeError:  # sentry-sdk before Sentry Logs
-        return LoguruIntegration(level=None, event_level=None)
-
-
 class SentrySink:
     """A loguru sink: ``logger.add(SentrySink(dsn=...), level="INFO")``.
 
@@ -138,9 +131,7 @@ class SentrySink:
     """
 
     def __init__(self, **options: Any) -> None:
-        self.options: Options = parse_options(
-            options, "SentrySink", level_names=_loguru_level, quiet=_quiet_loguru_integration
-        )
+        self.options: Options = parse_options(options, "SentrySink", level_names=_loguru_level)
         self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
         self._pending: collections.OrderedDict[tuple[Any, ...], _Pending] = (
             collections.OrderedDict()
@@ -259,7 +250,7 @@ def _integration_records_breadcrumbs() -> bool:
     if INITIALIZER.owns_client:
         return False
     integration = sentry_sdk.get_client().get_integration(LoguruIntegration)
-    return integration is not None and LoguruIntegration.level is not None
+    return integration is not None and getattr(LoguruIntegration, "level", 20) is not None
 
 
 def entry_from_loguru(

@@ -1,4 +1,11 @@
-"""The one place that reads a loguru internal: a log call's template and arguments.
+"""Where loguru (and sentry-sdk's loguru support) must be met on their own terms.
+
+Two things live here and nowhere else:
+
+- ``call_arguments``: a log call's template and arguments, read from loguru's frame.
+- ``quiet_loguru_integration``: sentry-sdk's LoguruIntegration, silenced.
+
+A log call's template and arguments:
 
 loguru formats ``logger.info("order {} failed", 7)`` into "order 7 failed"
 before any sink, patcher or format function sees the record, and keeps no
@@ -20,7 +27,7 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any, Optional
 
-__all__ = ["call_arguments"]
+__all__ = ["call_arguments", "quiet_loguru_integration"]
 
 _MAX_DEPTH = 12
 
@@ -64,3 +71,25 @@ def _from_log_frame(frame: FrameType, record: Mapping[str, Any]) -> Optional[tup
     else:
         params = None
     return message, params
+
+
+def quiet_loguru_integration() -> Any:
+    """A LoguruIntegration that adds no loguru sink, or None without loguru.
+
+    Given to the client this library starts, it stops sentry-sdk from enabling
+    its own (which would send each loguru error a second time and record every
+    breadcrumb twice). Newer sentry-sdk releases configure the integration
+    through class attributes that ``setup_once`` reads; older ones add and
+    remove loguru handlers in ``__init__`` — which, inside a sink call, can
+    deadlock loguru — so there an instance is made without running it.
+    """
+    try:
+        from sentry_sdk.integrations.loguru import LoguruIntegration
+    except Exception:  # loguru not installed (DidNotEnable), or no integration at all
+        return None
+    if "level" not in vars(LoguruIntegration):
+        return LoguruIntegration.__new__(LoguruIntegration)
+    try:
+        return LoguruIntegration(level=None, event_level=None, sentry_logs_level=None)  # type: ignore[call-arg, unused-ignore]
+    except TypeError:  # releases before Sentry Logs
+        return LoguruIntegration(level=None, event_level=None)

@@ -141,10 +141,6 @@ class Options:
     tag_keys: frozenset[str]
     event_level: int
     breadcrumb_level: int
-    #: Builds a front door's own integration to add, silenced, when the user
-    #: configured none of its type (the loguru sink silences sentry-sdk's
-    #: LoguruIntegration, which would send every loguru error a second time).
-    quiet_integration: Optional[Callable[[], Any]] = None
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``sentry_sdk.init`` built from these options."""
@@ -177,20 +173,23 @@ class Options:
     def _integrations(self) -> list[Any]:
         """The user's integrations, plus silenced ones that would duplicate the front doors.
 
-        sentry-sdk enables its own logging integration by default; left on,
-        every error record would be sent twice (once by it, once by the
-        handler) and every breadcrumb recorded twice. An integration the user
-        configured explicitly is kept as given; the duplicate events it makes
-        are dropped by the event processors in ``_client`` and ``_loguru``.
+        sentry-sdk enables its own logging and loguru integrations by default;
+        left on, every error record would be sent twice (once by them, once by
+        SentryHandler or SentrySink) and every breadcrumb recorded twice. An
+        integration the user configured explicitly is kept as given; the
+        duplicate events it makes are dropped by the event processors in
+        ``_client`` and ``_loguru``.
         """
         from sentry_sdk.integrations.logging import LoggingIntegration
+
+        from sentry_logging_std._loguru_compat import quiet_loguru_integration
 
         result = list(self.integrations)
         if not any(isinstance(i, LoggingIntegration) for i in result):
             result.append(LoggingIntegration(level=None, event_level=None))
-        if self.quiet_integration is not None:
-            quiet = self.quiet_integration()
-            if not any(isinstance(i, type(quiet)) for i in result):
+        if not any(getattr(i, "identifier", None) == "loguru" for i in result):
+            quiet = quiet_loguru_integration()
+            if quiet is not None:
                 result.append(quiet)
         return result
 
@@ -199,12 +198,10 @@ def parse_options(
     kwargs: Mapping[str, Any],
     owner: str,
     level_names: Optional[Callable[[str], Optional[int]]] = None,
-    quiet: Optional[Callable[[], Any]] = None,
 ) -> Options:
     """Check *kwargs* against the known options and return them validated.
 
-    *level_names* resolves level names the stdlib does not know (loguru's);
-    *quiet* is the front door's ``Options.quiet_integration``.
+    *level_names* resolves level names the stdlib does not know (loguru's).
     """
     unknown = sorted(set(kwargs) - set(DEFAULTS))
     if unknown:
@@ -245,7 +242,6 @@ def parse_options(
         tag_keys=frozenset(_str_list(raw["tag_keys"], "tag_keys")),
         event_level=_level(raw["event_level"], "event_level", level_names),
         breadcrumb_level=_level(raw["breadcrumb_level"], "breadcrumb_level", level_names),
-        quiet_integration=quiet,
     )
 
 

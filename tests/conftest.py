@@ -56,6 +56,22 @@ def reset_sentry() -> None:
     ):
         scope.clear()
     INITIALIZER.reset()
+    forget_loguru_sinks()
+
+
+def forget_loguru_sinks() -> None:
+    """Remove every loguru sink, sentry-sdk's included.
+
+    Older sentry-sdk releases (2.0) remember the ids of the sinks their
+    LoguruIntegration added and remove them when the next one is built,
+    failing if they are gone: forget those ids too (test isolation only).
+    """
+    from loguru import logger
+    from sentry_sdk.integrations import loguru as sdk_loguru
+
+    logger.remove()
+    if hasattr(sdk_loguru, "_ADDED_HANDLERS"):
+        setattr(sdk_loguru, "_ADDED_HANDLERS", (None, None))  # noqa: B010
 
 
 @pytest.fixture(autouse=True)

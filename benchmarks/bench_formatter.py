@@ -1,0 +1,160 @@
+"""How fast JsonFormatter is next to python-json-logger and ecs-logging.
+
+Run from the repository root (needs the ``bench`` extra: ecs-logging, orjson)::
+
+    .venv/bin/python benchmarks/bench_formatter.py [--rounds 7] [--number 20000]
+
+Every formatter formats the same records in the same run; rounds alternate
+between formatters and the best round of each counts, so a busy machine slows
+all of them alike. Prints microseconds per record and the ratios the issue
+asks for. python-json-logger is measured twice: as configured by default
+(its line then has only the message and the extras) and with a format naming
+the fields JsonFormatter writes (time, level, logger, origin, process,
+thread), which is the like-for-like comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import timeit
+from typing import Callable
+
+import ecs_logging
+from pythonjsonlogger.json import JsonFormatter as PjlJsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter as PjlOrjsonFormatter
+
+from sentry_logging_std import JsonFormatter
+
+EXTRA = {"order_id": 123, "customer": "acme", "amount": 12.5, "region": "eu", "attempt": 2}
+SAME_FIELDS = (
+    "%(asctime)s %(levelname)s %(name)s %(message)s %(filename)s %(lineno)d "
+    "%(funcName)s %(process)d %(threadName)s"
+)
+
+
+def plain_record() -> logging.LogRecord:
+    record = logging.LogRecord(
+        "app.orders",
+        logging.INFO,
+        "/srv/app/orders.py",
+        42,
+        "order %s placed",
+        ("A1",),
+        None,
+        func="place_order",
+    )
+    record.__dict__.update(EXTRA)
+    return record
+
+
+def _inner() -> None:
+    raise KeyError("missing")
+
+
+def _outer() -> None:
+    try:
+        _inner()
+    except KeyError as exc:
+        raise ValueError("order could not be placed") from exc
+
+
+def exception_record() -> logging.LogRecord:
+    """A new record with a new two-level chained exception: nothing rendered yet."""
+    try:
+        _outer()
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "app.orders",
+        logging.ERROR,
+        "/srv/app/orders.py",
+        42,
+        "failed",
+        (),
+        exc_info,
+        func="place_order",
+    )
+    record.__dict__.update(EXTRA)
+    return record
+
+
+def formatters() -> dict[str, logging.Formatter]:
+    return {
+        "sentry_logging_std.JsonFormatter": JsonFormatter(service_name="orders"),
+        "pjl JsonFormatter (default)": PjlJsonFormatter(),
+        "pjl JsonFormatter (same fields)": PjlJsonFormatter(SAME_FIELDS),
+        "pjl OrjsonFormatter (default)": PjlOrjsonFormatter(),
+        "pjl OrjsonFormatter (same fields)": PjlOrjsonFormatter(SAME_FIELDS),
+        "ecs-logging StdlibFormatter": ecs_logging.StdlibFormatter(),
+    }
+
+
+def best_plain(formatter: logging.Formatter, number: int) -> float:
+    record = plain_record()
+    return timeit.timeit(lambda: formatter.format(record), number=number) / number
+
+
+def best_exception(formatter: logging.Formatter, number: int) -> float:
+    records = [exception_record() for _ in range(number)]
+    take: Callable[[], logging.LogRecord] = records.pop
+    return timeit.timeit(lambda: formatter.format(take()), number=number) / number
+
+
+def measure(
+    run: Callable[[logging.Formatter, int], float], number: int, rounds: int
+) -> dict[str, float]:
+    found: dict[str, float] = {}
+    made = formatters()
+    for _ in range(rounds):
+        for name, formatter in made.items():
+            seconds = run(formatter, number)
+            found[name] = min(found.get(name, seconds), seconds)
+    return found
+
+
+def report(title: str, times: dict[str, float], targets: dict[str, float]) -> None:
+    ours = times["sentry_logging_std.JsonFormatter"]
+    print(f"\n{title}")
+    for name, seconds in times.items():
+        line = f"  {name:36} {seconds * 1e6:8.2f} us"
+        if name != "sentry_logging_std.JsonFormatter":
+            ratio = seconds / ours
+            target = targets.get(name)
+            verdict = "" if target is None else f"  (target >= {target}x: "
+            if target is not None:
+                verdict += "met)" if ratio >= target else "NOT met)"
+            line += f"   JsonFormatter is {ratio:5.2f}x faster{verdict}"
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--number", type=int, default=20000)
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}; best of {args.rounds} rounds")
+    plain = measure(best_plain, args.number, args.rounds)
+    report(
+        f"plain record, 5 extras ({args.number} formats per round)",
+        plain,
+        {
+            "pjl JsonFormatter (default)": 3,
+            "pjl JsonFormatter (same fields)": 3,
+            "pjl OrjsonFormatter (default)": 1.5,
+            "pjl OrjsonFormatter (same fields)": 1.5,
+            "ecs-logging StdlibFormatter": 15,
+        },
+    )
+    number = max(args.number // 10, 100)
+    chained = measure(best_exception, number, args.rounds)
+    report(
+        f"two-level chained exception, first format of each record ({number} per round)",
+        chained,
+        {"pjl JsonFormatter (default)": 3, "pjl JsonFormatter (same fields)": 3},
+    )
+
+
+if __name__ == "__main__":
+    main()

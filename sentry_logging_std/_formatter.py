@@ -1,0 +1,232 @@
+"""JsonFormatter: the stdlib ``logging`` front door onto the JSON renderer."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any, Optional
+
+from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._link import sentry_event_id
+from sentry_logging_std._render import (
+    DEFAULT_MAX_LENGTH,
+    MIN_MAX_LENGTH,
+    Renderer,
+    current_scope,
+    safe_str,
+    trace_of,
+)
+from sentry_logging_std._schema import RECORD_ATTRIBUTES, Schema, parse_fields
+
+__all__ = ["JsonFormatter"]
+
+# LogRecord.__init__ sets the standard attributes first and in one order;
+# ``extra`` (and whatever filters add) comes after them. Skipping straight
+# past the last standard attribute, after checking it is where it should be,
+# avoids testing every standard attribute of every record.
+_LAYOUT = list(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+_LAST_INDEX = len(_LAYOUT) - 1
+_LAST_NAME = _LAYOUT[-1]
+
+
+def _extras(attributes: dict[str, Any]) -> Optional[Iterable[tuple[str, Any]]]:
+    """(name, value) of the record's attributes that may be extras, or None."""
+    if len(attributes) <= _LAST_INDEX + 1:
+        return None
+    rest = itertools.islice(attributes.items(), _LAST_INDEX, None)
+    first = next(rest, None)
+    if first is not None and first[0] == _LAST_NAME:
+        return rest
+    return attributes.items()
+
+
+# Options that may also be written in the ``fmt`` string, for configurations
+# that can pass nothing else (fileConfig, and dictConfig with "class").
+_FMT_OPTIONS = (
+    "service_name",
+    "service_environment",
+    "service_version",
+    "hostname",
+    "fields",
+    "max_length",
+)
+
+
+def _options_from_fmt(fmt: object) -> dict[str, str]:
+    if fmt is None:
+        return {}
+    if not isinstance(fmt, str):
+        raise TypeError(f"fmt must be a string of 'option=value' pairs, got {type(fmt).__name__}")
+    try:
+        tokens = shlex.split(fmt)
+    except ValueError as exc:
+        raise ValueError(f"fmt: {exc}") from None
+    options: dict[str, str] = {}
+    for token in tokens:
+        name, sep, value = token.partition("=")
+        if not sep or name not in _FMT_OPTIONS:
+            raise ValueError(
+                f"fmt: {token!r} is not an option; JsonFormatter's layout is fixed (ECS), and fmt "
+                f"may only carry 'option=value' pairs for {', '.join(_FMT_OPTIONS)}"
+            )
+        if name in options:
+            raise ValueError(f"fmt: {name} is given twice")
+        options[name] = value
+    return options
+
+
+def _optional_str(name: str, value: object) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
+
+
+class JsonFormatter(logging.Formatter):
+    """One ECS JSON object per record, with one JSON type per key path, always.
+
+    Args:
+        fmt: ignored as a layout (the layout is fixed); may carry options as
+            ``"service_name=orders fields=order_id:long,amount:double"`` for
+            ``fileConfig`` and dictConfig's ``"class"``, which pass nothing else.
+        datefmt, style, validate: accepted for compatibility; ``@timestamp``
+            is always ISO 8601 UTC with milliseconds and Z.
+        defaults: values for extras a record does not carry.
+        service_name, service_environment, service_version: ``service.*``.
+        hostname: ``host.hostname``; the machine's name when None.
+        fields: declared fields, ``{"order_id": "long"}`` or
+            ``"order_id:long,amount:double"``, types named as Elasticsearch names them.
+        max_length: longest string value, in characters; longer ones are cut
+            with a marker (stack traces in the middle).
+    """
+
+    def __init__(
+        self,
+        fmt: Optional[str] = None,
+        datefmt: Optional[str] = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        defaults: Optional[Mapping[str, Any]] = None,
+        service_name: Optional[str] = None,
+        service_environment: Optional[str] = None,
+        service_version: Optional[str] = None,
+        hostname: Optional[str] = None,
+        fields: Any = None,
+        max_length: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        if style not in ("%", "{", "$"):
+            raise ValueError(f"style must be one of '%', '{{', '$', got {style!r}")
+        self.datefmt = _optional_str("datefmt", datefmt)
+        given: dict[str, Any] = {
+            "service_name": service_name,
+            "service_environment": service_environment,
+            "service_version": service_version,
+            "hostname": hostname,
+            "fields": fields,
+            "max_length": max_length,
+        }
+        for name, value in _options_from_fmt(fmt).items():
+            if given[name] is not None:
+                raise ValueError(f"{name} is given both in fmt and as an argument")
+            given[name] = value
+        for name in ("service_name", "service_environment", "service_version", "hostname"):
+            _optional_str(name, given[name])
+
+        limit = given["max_length"]
+        if limit is None:
+            limit = DEFAULT_MAX_LENGTH
+        elif isinstance(limit, str):
+            try:
+                limit = int(limit)
+            except ValueError:
+                raise ValueError(f"max_length must be an integer, got {limit!r}") from None
+        elif isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError(f"max_length must be an integer, got {type(limit).__name__}")
+        if limit < MIN_MAX_LENGTH:
+            raise ValueError(f"max_length must be at least {MIN_MAX_LENGTH}, got {limit}")
+
+        if defaults is not None:
+            if not isinstance(defaults, Mapping):
+                raise TypeError(f"defaults must be a mapping, got {type(defaults).__name__}")
+            for key in defaults:
+                if not isinstance(key, str) or key in RECORD_ATTRIBUTES:
+                    raise ValueError(
+                        f"defaults: {key!r} cannot be an extra (not a string, "
+                        "or a LogRecord attribute)"
+                    )
+
+        self.schema = Schema(parse_fields(given["fields"], "fields"))
+        overrides_exceptions = type(self).formatException is not logging.Formatter.formatException
+        self._defaults = dict(defaults) if defaults else None
+        self._renderer = Renderer(
+            schema=self.schema,
+            service_name=given["service_name"],
+            service_environment=given["service_environment"],
+            service_version=given["service_version"],
+            hostname=given["hostname"],
+            max_length=limit,
+            exception_formatter=self.formatException if overrides_exceptions else None,
+            skip=RECORD_ATTRIBUTES,
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line; never raises, never changes the record."""
+        try:
+            msg = record.msg
+            if type(msg) is str and not record.args:
+                message = msg
+            else:
+                try:
+                    message = record.getMessage()
+                except Exception as exc:
+                    message = (
+                        f"{safe_str(msg)} (not formatted with args {safe_str(record.args)}: "
+                        f"{type(exc).__name__}: {safe_str(exc)})"
+                    )
+            event_id = None
+            try:
+                # Records below every SentryHandler's event level never become
+                # events: the comparison spares them the call.
+                if record.levelno >= INITIALIZER.lowest_event_level:
+                    event_id = sentry_event_id(record)
+            except Exception:
+                event_id = None
+            try:
+                span = current_scope().span
+                trace = None if span is None else trace_of(span)
+            except Exception:
+                trace = None
+            attributes = record.__dict__
+            extra = _extras(attributes)
+            if self._defaults is not None:
+                missing = [(k, v) for k, v in self._defaults.items() if k not in attributes]
+                extra = itertools.chain(extra or (), missing)
+            return self._renderer.line(
+                record.created,
+                record.levelname,
+                record.name,
+                message,
+                record.filename,
+                record.lineno,
+                record.funcName,
+                record.process,
+                record.threadName,
+                record.exc_info,
+                record.stack_info,
+                extra,
+                event_id,
+                trace,
+                record,
+            )
+        except Exception as exc:
+            attrs = getattr(record, "__dict__", {})
+            return self._renderer.fallback_line(
+                attrs.get("created"),
+                attrs.get("levelname"),
+                attrs.get("name"),
+                attrs.get("msg"),
+                exc,
+            )

@@ -1,0 +1,961 @@
+"""The renderer: record-like data -> a type-stable ECS document -> one JSON line.
+
+Front doors (the stdlib ``JsonFormatter``, later a loguru format function)
+take what they need from their own record type and call
+:meth:`Renderer.render` with plain keyword arguments; everything about types,
+keys, limits and encoding happens here, once for all of them.
+
+Every value leaves with the JSON type :mod:`._schema` gives its path:
+declared fields are converted to their declared type (or kept as a string in
+their companion field), every undeclared extra becomes a string under
+``labels``, and no input, however hostile, makes :meth:`Renderer.render`
+raise: a document that cannot be built falls back to a minimal line.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ipaddress
+import json
+import linecache
+import math
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Callable, Optional, Union
+
+import sentry_sdk
+
+from sentry_logging_std._schema import COMPANION_SUFFIX, ECS_VERSION, Field, Schema
+
+__all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "ExcInfo",
+    "Renderer",
+    "current_scope",
+    "current_trace",
+    "format_exception_chain",
+    "safe_str",
+    "trace_of",
+]
+
+#: sentry-sdk's current scope (public API); its ``span`` is the active span.
+current_scope = sentry_sdk.Scope.get_current_scope
+
+ExcInfo = tuple[Any, Any, Any]
+Trace = tuple[str, str, Optional[str]]
+
+#: Default cut-off, in characters, for any string value in a line.
+DEFAULT_MAX_LENGTH = 32_768
+#: The smallest max_length accepted: the cut marker has to fit.
+MIN_MAX_LENGTH = 100
+#: Label keys are cut to this many characters.
+MAX_KEY_LENGTH = 256
+#: Nested extras deeper than this become their str().
+MAX_DEPTH = 16
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+_INT_RE = re.compile(r"[+-]?[0-9]{1,40}", re.ASCII)
+_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,5})?", re.ASCII)
+
+# ---------------------------------------------------------------------------
+# Values to strings: never raises.
+
+
+def safe_str(value: object) -> str:
+    """str(value), else repr(value), else a placeholder naming the type."""
+    for convert in (str, repr):
+        try:
+            text = convert(value)
+        except Exception:  # noqa: S112 - the next fallback follows
+            continue
+        if type(text) is str:
+            return text
+    try:
+        name = type(value).__qualname__
+    except Exception:  # pragma: no cover - a type always has a name
+        name = "object"
+    return f"<unprintable {name}>"
+
+
+def cut(text: str, limit: int) -> str:
+    """*text* cut to at most *limit* characters, ending with a marker when cut."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 40
+    return f"{text[:keep]}...[{len(text) - keep} characters cut]"
+
+
+def cut_middle(text: str, limit: int) -> str:
+    """*text* cut in the middle to at most *limit* characters: both ends matter."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 40
+    head = keep // 2
+    tail = keep - head
+    return f"{text[:head]}\n...[{len(text) - keep} characters cut]...\n{text[-tail:]}"
+
+
+class _Budget:
+    """How many more nodes a nested value may contribute."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+def _plain(value: Any, depth: int, active: set[int], budget: _Budget) -> Any:
+    """A JSON-safe copy of a nested value: str keys, finite floats, 64-bit ints."""
+    budget.left -= 1
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        return value if _INT64_MIN <= value <= _INT64_MAX else safe_str(value)
+    if t is float:
+        return value if math.isfinite(value) else repr(value)
+    if t is dict or t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            return safe_str(value)
+        marker = id(value)
+        if marker in active:
+            return "<cycle>"
+        active.add(marker)
+        try:
+            if t is dict:
+                out: dict[str, Any] = {}
+                for key, item in value.items():
+                    if budget.left <= 0:
+                        out["..."] = "<cut>"
+                        break
+                    out[key if type(key) is str else safe_str(key)] = _plain(
+                        item, depth + 1, active, budget
+                    )
+                return out
+            items = []
+            for item in value:
+                if budget.left <= 0:
+                    items.append("<cut>")
+                    break
+                items.append(_plain(item, depth + 1, active, budget))
+            return items
+        finally:
+            active.discard(marker)
+    return safe_str(value)
+
+
+def value_text(value: Any, limit: int) -> str:
+    """Any value as the string a label or keyword field carries.
+
+    Strings stay as they are; numbers as Python writes them (nan, inf, and
+    ints of any size); booleans and None as JSON writes them (true, null);
+    dicts, lists and tuples become JSON text; everything else its str().
+    """
+    t = type(value)
+    if t is str:
+        text = value
+    elif t is bool:
+        text = "true" if value else "false"
+    elif t is int:
+        text = safe_str(value)
+    elif t is float:
+        text = repr(value)
+    elif value is None:
+        text = "null"
+    elif t is dict or t is list or t is tuple:
+        text = _dumps(_plain(value, 0, set(), _Budget(limit)))
+    else:
+        text = safe_str(value)
+    return text if len(text) <= limit else cut(text, limit)
+
+
+# ---------------------------------------------------------------------------
+# Declared fields: convert to the declared type, or None when that cannot be done.
+
+Converter = Callable[[Any], Any]
+
+
+def _to_int(value: Any) -> Optional[int]:
+    t = type(value)
+    if t is int:
+        return int(value)
+    if t is bool:
+        return None
+    if t is float:
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text) if _INT_RE.fullmatch(text) else None
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int.__index__(value)
+    return None
+
+
+def _to_float(value: Any) -> Optional[float]:
+    t = type(value)
+    if t is float:
+        return float(value)
+    if t is bool:
+        return None
+    if t is int or (isinstance(value, int) and not isinstance(value, bool)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        return float(text) if _FLOAT_RE.fullmatch(text) else None
+    if isinstance(value, (Decimal, float)):
+        return float(value)
+    return None
+
+
+def _integer_converter(low: int, high: int) -> Converter:
+    def convert(value: Any) -> Optional[int]:
+        number = _to_int(value)
+        if number is None or not low <= number <= high:
+            return None
+        return number
+
+    return convert
+
+
+def _float_converter(largest: float) -> Converter:
+    def convert(value: Any) -> Optional[float]:
+        try:
+            number = _to_float(value)
+        except (OverflowError, ValueError):
+            return None
+        if number is None or not math.isfinite(number) or abs(number) > largest:
+            return None
+        return number
+
+    return convert
+
+
+def _to_bool(value: Any) -> Optional[bool]:
+    t = type(value)
+    if t is bool:
+        return value is True
+    if t is int and value in (0, 1):
+        return bool(value == 1)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "false"):
+            return text == "true"
+    return None
+
+
+_EPOCH_MAX = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def format_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and Z: what every date field carries."""
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _to_date(value: Any) -> Optional[str]:
+    moment: Optional[datetime] = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (isinstance(value, int) or math.isfinite(value)) or not (0 <= value <= _EPOCH_MAX):
+            return None
+        moment = datetime.fromtimestamp(value, timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        offset = moment.utcoffset()
+        if offset is None:
+            moment = moment.replace(tzinfo=None)
+        else:
+            try:
+                moment = (moment - offset).replace(tzinfo=None)
+            except OverflowError:
+                return None
+    return format_utc(moment)
+
+
+def _to_ip(value: Any) -> Optional[str]:
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        address: Union[ipaddress.IPv4Address, ipaddress.IPv6Address] = value
+    elif isinstance(value, str):
+        try:
+            address = ipaddress.ip_address(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if getattr(address, "scope_id", None):
+        return None  # Elasticsearch does not accept a zone index
+    return str(address)
+
+
+def converter_for(field: Field, limit: int) -> Converter:
+    """The function turning a declared field's value into its type (None: cannot)."""
+    es_type = field.type
+    kind = es_type.kind
+    if kind == "string":
+        return lambda value: value_text(value, limit)
+    if kind == "integer":
+        assert isinstance(es_type.low, int)
+        assert isinstance(es_type.high, int)
+        return _integer_converter(es_type.low, es_type.high)
+    if kind == "float":
+        assert es_type.high is not None
+        return _float_converter(float(es_type.high))
+    if kind == "boolean":
+        return _to_bool
+    if kind == "date":
+        return _to_date
+    if kind == "ip":
+        return _to_ip
+    raise AssertionError(f"no converter for {kind}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------
+# Exceptions: the chain as Python prints it, rendered once per exception.
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+_RECURSIVE_CUTOFF = 3  # as the traceback module: repeated frames beyond this are counted
+
+# Exception groups (3.11+) have a layout of their own: the stdlib renders them.
+_group_types: tuple[type, ...] = tuple(
+    t for t in (getattr(builtins, "BaseExceptionGroup", None),) if isinstance(t, type)
+)
+
+
+def exception_type_name(exc_type: Any) -> str:
+    """The exception's type as tracebacks name it: module.qualname, bare for builtins."""
+    try:
+        name = exc_type.__qualname__
+        module = exc_type.__module__
+    except Exception:
+        return safe_str(exc_type)
+    if not isinstance(name, str):
+        name = safe_str(name)
+    if module not in ("__main__", "builtins"):
+        name = f"{module if isinstance(module, str) else '<unknown>'}.{name}"
+    return name
+
+
+def _exception_line(exc: BaseException) -> str:
+    name = exception_type_name(type(exc))
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<exception str() failed>"
+    return f"{name}: {text}\n" if text else f"{name}\n"
+
+
+def _stack_lines(tb: Optional[TracebackType], out: list[str]) -> None:
+    last: Optional[tuple[str, int, str]] = None
+    count = 0
+    while tb is not None:
+        frame = tb.tb_frame
+        code = frame.f_code
+        lineno = tb.tb_lineno
+        key = (code.co_filename, lineno, code.co_name)
+        if key != last:
+            if count > _RECURSIVE_CUTOFF:
+                more = count - _RECURSIVE_CUTOFF
+                out.append(
+                    f"  [Previous line repeated {more} more time{'s' if more > 1 else ''}]\n"
+                )
+            last = key
+            count = 0
+        count += 1
+        if count <= _RECURSIVE_CUTOFF:
+            out.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+            source = linecache.getline(code.co_filename, lineno, frame.f_globals).strip()
+            if source:
+                out.append(f"    {source}\n")
+        tb = tb.tb_next
+    if count > _RECURSIVE_CUTOFF:
+        more = count - _RECURSIVE_CUTOFF
+        out.append(f"  [Previous line repeated {more} more time{'s' if more > 1 else ''}]\n")
+
+
+def _chain(exc: BaseException, tb: Optional[TracebackType]) -> Optional[list[Any]]:
+    """[(message, exception, traceback)], innermost cause first; None: needs the stdlib."""
+    links: list[Any] = [(None, exc, tb)]
+    seen = {id(exc)}
+    current = exc
+    while True:
+        if (
+            isinstance(current, (SyntaxError, *_group_types))
+            or getattr(current, "__notes__", None) is not None
+        ):
+            return None
+        cause = current.__cause__
+        if cause is not None and id(cause) not in seen:
+            message, current = _CAUSE, cause
+        else:
+            context = current.__context__
+            if context is None or current.__suppress_context__ or id(context) in seen:
+                break
+            message, current = _CONTEXT, context
+        seen.add(id(current))
+        links.append((message, current, current.__traceback__))
+    links.reverse()
+    return links
+
+
+def _render_chain(exc_type: Any, exc: BaseException, tb: Optional[TracebackType]) -> str:
+    links = None if getattr(sys, "tracebacklimit", None) is not None else _chain(exc, tb)
+    if links is None:
+        # Groups, syntax errors, notes and tracebacklimit: exactly as the stdlib does them.
+        return "".join(traceback.format_exception(exc_type, exc, tb))
+    out: list[str] = []
+    following: Optional[str] = None
+    for message, link, link_tb in links:
+        if following is not None:
+            out.append(following)
+        if link_tb is not None:
+            out.append("Traceback (most recent call last):\n")
+            _stack_lines(link_tb, out)
+        out.append(_exception_line(link))
+        following = message
+    return "".join(out)
+
+
+# Rendered chains, keyed by the record they belong to (exceptions cannot be
+# weakly referenced; records can): every handler formatting the same record
+# reuses the text, without writing it onto the record (stdlib's
+# ``Formatter.format`` caches in ``record.exc_text``, which changes what every
+# later handler sees). The entry remembers which exception it was rendered
+# for, so a record whose exc_info was replaced is rendered again.
+_rendered: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
+_rendered_lock = threading.Lock()
+
+
+def format_exception_chain(exc_info: ExcInfo, key: Any = None) -> str:
+    """The whole chain as Python prints it, without the trailing newline.
+
+    Caret lines (3.11+) are left out; syntax errors, exception groups and
+    exceptions with notes are rendered by the traceback module itself. With a
+    weak-referenceable *key* (the record), the text is rendered once per key.
+    """
+    exc_type, exc, tb = exc_info
+    if key is not None:
+        try:
+            with _rendered_lock:
+                entry = _rendered.get(key)
+        except TypeError:  # not weak-referenceable: no reuse
+            key = entry = None
+        if entry is not None and entry[0] == id(exc):
+            return entry[1]
+    try:
+        text = _render_chain(exc_type, exc, tb)
+    except Exception:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+    text = text.rstrip("\n")
+    if key is not None:
+        with _rendered_lock:
+            _rendered[key] = (id(exc), text)
+    return text
+
+
+# ---------------------------------------------------------------------------
+# Trace ids from sentry-sdk's public API.
+
+
+def current_trace() -> Optional[Trace]:
+    """(trace id, span id, transaction id) of the active Sentry span, or None."""
+    try:
+        span = current_scope().span
+    except Exception:
+        return None
+    return None if span is None else trace_of(span)
+
+
+def trace_of(span: Any) -> Optional[Trace]:
+    """(trace id, span id, transaction id) of a sentry-sdk span, or None."""
+    try:
+        trace_id = span.trace_id
+        span_id = span.span_id
+        if type(trace_id) is not str or type(span_id) is not str:
+            return None
+        transaction = span.containing_transaction
+        transaction_id = None if transaction is None else transaction.span_id
+        if type(transaction_id) is not str:
+            transaction_id = None
+    except Exception:
+        return None
+    return trace_id, span_id, transaction_id
+
+
+# ---------------------------------------------------------------------------
+# Encoding.
+
+
+def _fix_surrogates(value: Any) -> Any:
+    """A copy with lone surrogates (from surrogateescape) replaced: UTF-8 cannot hold them."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_fix_surrogates(k): _fix_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fix_surrogates(v) for v in value]
+    return value
+
+
+def _dumps_stdlib(document: Any) -> str:
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(
+            _fix_surrogates(document), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
+    return text
+
+
+def _pick_dumps() -> Callable[[Any], str]:
+    """orjson when it is installed (several times faster), else the json module."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency; the fallback is tested
+        return _dumps_stdlib
+    orjson_dumps = orjson.dumps
+
+    def dumps(document: Any) -> str:
+        """Compact JSON for a document of plain types (str keys, finite floats)."""
+        try:
+            return orjson_dumps(document).decode()
+        except TypeError:  # orjson.JSONEncodeError: lone surrogates
+            return orjson_dumps(_fix_surrogates(document)).decode()
+
+    return dumps
+
+
+_dumps = _pick_dumps()
+
+
+# ---------------------------------------------------------------------------
+# The renderer.
+
+
+def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = document
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        node = child
+    node[path[-1]] = value
+
+
+_Declared = tuple[Converter, tuple[str, ...], tuple[str, ...]]
+
+
+def _numbered(key: str, labels: dict[str, str]) -> str:
+    """*key* with the first free suffix _2, _3, ...: two keys became the same label."""
+    number = 2
+    while f"{key}_{number}" in labels:
+        number += 1
+    return f"{key}_{number}"
+
+
+_MAX_CACHED_KEYS = 4096
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+_SMALL_INT = 10**18  # ints below this in magnitude print fast and safely
+
+
+class Renderer:
+    """Turns one log record's data into one JSON line; configured once, used per record."""
+
+    def __init__(
+        self,
+        *,
+        schema: Schema,
+        service_name: Optional[str] = None,
+        service_environment: Optional[str] = None,
+        service_version: Optional[str] = None,
+        hostname: Optional[str] = None,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        exception_formatter: Optional[Callable[[ExcInfo], str]] = None,
+        dumps: Optional[Callable[[Any], str]] = None,
+        skip: AbstractSet[Any] = frozenset(),
+    ) -> None:
+        self.schema = schema
+        self.max_length = max_length
+        service = {
+            key: value_text(value, max_length)
+            for key, value in (
+                ("name", service_name),
+                ("environment", service_environment),
+                ("version", service_version),
+            )
+            if value is not None
+        }
+        self._service: Optional[dict[str, str]] = service or None
+        if hostname is None:
+            try:
+                hostname = socket.gethostname()
+            except Exception:  # pragma: no cover - no hostname on this system
+                hostname = None
+        self._host: Optional[dict[str, str]] = (
+            {"hostname": value_text(hostname, max_length)} if hostname else None
+        )
+        # Fields that are the same on every line, built once.
+        self._static: dict[str, Any] = {}
+        if service:
+            self._static["service"] = service
+        if self._host is not None:
+            self._static["host"] = self._host
+        self._static["ecs"] = {"version": ECS_VERSION}
+        self._declared: dict[str, _Declared] = {
+            field.name: (
+                converter_for(field, max_length),
+                field.path,
+                (*field.path[:-1], field.path[-1] + COMPANION_SUFFIX),
+            )
+            for field in schema.declared
+        }
+        self._exception_formatter = exception_formatter
+        self._dumps = dumps or _dumps
+        self._skip = frozenset(skip)
+        # Label keys seen before: raw keys that had to change -> their safe
+        # form, and raw keys that are labels as they are (safe, not skipped,
+        # not declared), which the per-record loop recognises in one lookup.
+        self._keys: dict[str, str] = {}
+        self._plain_keys: set[str] = set()
+        # The second last formatted: [start, end) and its text.
+        self._second: tuple[float, float, str] = (0.0, 0.0, "")
+
+    # -- pieces ------------------------------------------------------------
+
+    def _timestamp(self, created: Any) -> str:
+        window = self._second
+        try:
+            if window[0] <= created < window[1]:
+                return window[2] + _MILLIS[int((created - window[0]) * 1000)]
+        except Exception:  # noqa: S110 - not a number: the checks below handle it
+            pass
+        try:
+            second = math.floor(created)
+            millis = int((created - second) * 1000)
+        except Exception:
+            second = -1
+        if not 0 <= second <= _EPOCH_MAX:
+            # A record with an impossible time still gets a valid one: now.
+            now = time.time()
+            second = math.floor(now)
+            millis = int((now - second) * 1000)
+        parts = time.gmtime(second)
+        prefix = (
+            f"{parts[0]:04d}-{parts[1]:02d}-{parts[2]:02d}T"
+            f"{parts[3]:02d}:{parts[4]:02d}:{parts[5]:02d}"
+        )
+        self._second = (float(second), second + 1.0, prefix)
+        return prefix + _MILLIS[min(max(millis, 0), 999)]
+
+    def _label_key(self, key: Any) -> str:
+        """A labels key: no dots, not blank, at most MAX_KEY_LENGTH characters."""
+        known = self._keys.get(key) if type(key) is str else None
+        if known is not None:
+            return known
+        text = key if type(key) is str else safe_str(key)
+        safe = text.replace(".", "_")
+        if not safe.strip():
+            safe = "_"
+        safe = safe[:MAX_KEY_LENGTH]
+        if type(key) is str:
+            if len(self._keys) >= _MAX_CACHED_KEYS:
+                self._keys.clear()
+                self._plain_keys.clear()
+            if safe == key:
+                self._plain_keys.add(key)
+            else:
+                self._keys[key] = safe
+        return safe
+
+    def _text(self, value: Any) -> str:
+        if type(value) is str and len(value) <= self.max_length:
+            return value
+        return value_text(value, self.max_length)
+
+    def _error(self, exc_info: Any, stack_info: Any, key: Any) -> Optional[dict[str, str]]:
+        limit = self.max_length
+        error: dict[str, str] = {}
+        exc = exc_info[1] if type(exc_info) is tuple and len(exc_info) == 3 else None
+        if isinstance(exc, BaseException):
+            error["type"] = cut(exception_type_name(type(exc)), limit)
+            try:
+                message = str(exc)
+            except Exception:
+                message = "<exception str() failed>"
+            error["message"] = self._text(message)
+            try:
+                if self._exception_formatter is None:
+                    stack = format_exception_chain(exc_info, key)
+                else:
+                    stack = self._exception_formatter(exc_info)
+            except Exception:
+                stack = "".join(traceback.format_exception(type(exc), exc, exc_info[2]))
+            if type(stack) is not str:
+                stack = safe_str(stack)
+        else:
+            stack = ""
+        if stack_info:
+            extra = stack_info if type(stack_info) is str else safe_str(stack_info)
+            stack = f"{stack}\n{extra}" if stack else extra
+        if stack:
+            error["stack_trace"] = cut_middle(stack, limit)
+        return error or None
+
+    def _labels(self, document: dict[str, Any], pairs: Iterable[tuple[Any, Any]]) -> None:
+        """Declared fields into the document, everything else into labels, as strings."""
+        limit = self.max_length
+        plain = self._plain_keys
+        labels: dict[str, str] = {}
+        # Whether a key was changed to make it safe: only then can two keys clash.
+        changed = False
+        for key, value in pairs:
+            if key in plain:
+                safe = key
+                if changed and safe in labels:
+                    safe = _numbered(safe, labels)
+            else:
+                if key in self._skip:
+                    continue
+                spec = self._declared.get(key)
+                if spec is not None:
+                    self._declare(document, spec, value)
+                    continue
+                safe = self._label_key(key)
+                if safe != key:
+                    changed = True
+                if safe in labels:
+                    safe = _numbered(safe, labels)
+            cls = value.__class__
+            if cls is str:
+                labels[safe] = value if len(value) <= limit else cut(value, limit)
+            elif cls is int and -_SMALL_INT < value < _SMALL_INT:
+                labels[safe] = str(value)
+            elif cls is float:
+                labels[safe] = repr(value)
+            else:
+                labels[safe] = value_text(value, limit)
+        if labels:
+            document["labels"] = labels
+
+    def _declare(self, document: dict[str, Any], spec: _Declared, value: Any) -> None:
+        converter, path, companion = spec
+        try:
+            converted = converter(value)
+        except Exception:
+            converted = None
+        if converted is None:
+            _put(document, companion, value_text(value, self.max_length))
+        else:
+            _put(document, path, converted)
+
+    # -- the line ----------------------------------------------------------
+
+    def render(
+        self,
+        *,
+        created: Any,
+        level: Any,
+        logger: Any,
+        message: Any,
+        file_name: Any = None,
+        line: Any = None,
+        function: Any = None,
+        pid: Any = None,
+        thread_name: Any = None,
+        exc_info: Any = None,
+        stack_info: Any = None,
+        extra: Optional[Mapping[Any, Any]] = None,
+        event_id: Optional[str] = None,
+        trace: Optional[Trace] = None,
+        cache_key: Any = None,
+    ) -> str:
+        """One JSON line (no newline) for a record; never raises.
+
+        *extra* maps names to values (keys in the renderer's *skip* are left out);
+        *cache_key* (the record) lets every renderer reuse its stack trace.
+        """
+        return self.line(
+            created,
+            level,
+            logger,
+            message,
+            file_name,
+            line,
+            function,
+            pid,
+            thread_name,
+            exc_info,
+            stack_info,
+            None if extra is None else extra.items(),
+            event_id,
+            trace,
+            cache_key,
+        )
+
+    def line(
+        self,
+        created: Any,
+        level: Any,
+        logger: Any,
+        message: Any,
+        file_name: Any,
+        line: Any,
+        function: Any,
+        pid: Any,
+        thread_name: Any,
+        exc_info: Any,
+        stack_info: Any,
+        extra: Optional[Iterable[tuple[Any, Any]]],
+        event_id: Optional[str],
+        trace: Optional[Trace],
+        cache_key: Any,
+    ) -> str:
+        """:meth:`render` with positional arguments, for front doors on the hot path."""
+        try:
+            limit = self.max_length
+            if (
+                level.__class__ is str
+                and logger.__class__ is str
+                and file_name.__class__ is str
+                and function.__class__ is str
+                and line.__class__ is int
+                and 0 <= line <= _INT64_MAX
+                and pid.__class__ is int
+                and 0 <= pid <= _INT64_MAX
+                and thread_name.__class__ is str
+            ):
+                # What every record logging made has: one literal, no checks.
+                window = self._second
+                if created.__class__ is float and window[0] <= created < window[1]:
+                    stamp = window[2] + _MILLIS[int((created - window[0]) * 1000)]
+                else:
+                    stamp = self._timestamp(created)
+                document: dict[str, Any] = {
+                    "@timestamp": stamp,
+                    "log": {
+                        "level": level.lower(),
+                        "logger": logger,
+                        "origin": {"file": {"name": file_name, "line": line}, "function": function},
+                    },
+                    "message": message
+                    if message.__class__ is str and len(message) <= limit
+                    else self._text(message),
+                    "process": {"pid": pid, "thread": {"name": thread_name}},
+                }
+            else:
+                document = self._fixed(
+                    created, level, logger, message, file_name, line, function, pid, thread_name
+                )
+            if exc_info or stack_info:
+                error = self._error(exc_info, stack_info, cache_key)
+                if error is not None:
+                    document["error"] = error
+            if trace is not None:
+                document["trace"] = {"id": trace[0]}
+                document["span"] = {"id": trace[1]}
+                if trace[2] is not None:
+                    document["transaction"] = {"id": trace[2]}
+            if event_id is not None:
+                document["sentry"] = {"event_id": self._text(event_id)}
+            document.update(self._static)
+            if extra is not None:
+                self._labels(document, extra)
+            return self._dumps(document)
+        except Exception as exc:
+            return self.fallback_line(created, level, logger, message, exc)
+
+    def _fixed(
+        self,
+        created: Any,
+        level: Any,
+        logger: Any,
+        message: Any,
+        file_name: Any,
+        line: Any,
+        function: Any,
+        pid: Any,
+        thread_name: Any,
+    ) -> dict[str, Any]:
+        """The fixed fields of a record with missing or odd values: each one checked."""
+        text = self._text
+        log: dict[str, Any] = {"level": text(level).lower(), "logger": text(logger)}
+        origin: dict[str, Any] = {}
+        if file_name is not None:
+            origin["file"] = {"name": text(file_name)}
+            if line.__class__ is int and 0 <= line <= _INT64_MAX:
+                origin["file"]["line"] = line
+        if function is not None:
+            origin["function"] = text(function)
+        if origin:
+            log["origin"] = origin
+        document: dict[str, Any] = {
+            "@timestamp": self._timestamp(created),
+            "log": log,
+            "message": text(message),
+        }
+        process: dict[str, Any] = {}
+        if pid.__class__ is int and 0 <= pid <= _INT64_MAX:
+            process["pid"] = pid
+        if thread_name is not None:
+            process["thread"] = {"name": text(thread_name)}
+        if process:
+            document["process"] = process
+        return document
+
+    def fallback_line(
+        self, created: Any, level: Any, logger: Any, message: Any, problem: Any
+    ) -> str:
+        """A minimal line for a record whose full document could not be built."""
+        try:
+            document: dict[str, Any] = {
+                "@timestamp": self._timestamp(created),
+                "log": {
+                    "level": self._text(safe_str(level)).lower(),
+                    "logger": self._text(safe_str(logger)),
+                },
+                "message": self._text(safe_str(message)),
+                "labels": {
+                    "formatter_error": self._text(f"{type(problem).__name__}: {safe_str(problem)}")
+                },
+            }
+            return _dumps_stdlib(document)
+        except Exception:
+            return '{"message":"sentry-logging-std: this record could not be formatted"}'
+
+
+def _convert(converter: Converter, value: Any) -> Any:
+    try:
+        return converter(value)
+    except Exception:
+        return None
