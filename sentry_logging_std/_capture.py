@@ -8,6 +8,7 @@ from an entry and handing it to sentry-sdk happens here, once for all of them.
 
 from __future__ import annotations
 
+import collections
 import threading
 import uuid
 import weakref
@@ -51,20 +52,32 @@ def sentry_level(levelno: int) -> str:
 # sending it, or a formatter writing the log line that names it. Neither
 # changes the record, and the order the two run in does not matter.
 _event_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+# loguru records are dicts, which cannot be weakly referenced: the most recent
+# ones are held here by identity (the record kept alive so its id stays its own).
+_dict_event_ids: collections.OrderedDict[int, tuple[Any, str]] = collections.OrderedDict()
+_MAX_DICT_RECORDS = 4096
 _event_ids_lock = threading.Lock()
 
 
 def event_id_for(record: Any) -> str:
     """The Sentry event id that belongs to *record* (made up on first use)."""
-    try:
-        with _event_ids_lock:
+    with _event_ids_lock:
+        try:
             event_id = _event_ids.get(record)
             if event_id is None:
                 event_id = uuid.uuid4().hex
                 _event_ids[record] = event_id
             return event_id
-    except TypeError:  # not weak-referenceable: nobody else can ask about it
-        return uuid.uuid4().hex
+        except TypeError:  # not weak-referenceable (a loguru record is a dict)
+            pass
+        held = _dict_event_ids.get(id(record))
+        if held is not None and held[0] is record:
+            return held[1]
+        event_id = uuid.uuid4().hex
+        _dict_event_ids[id(record)] = (record, event_id)
+        while len(_dict_event_ids) > _MAX_DICT_RECORDS:
+            _dict_event_ids.popitem(last=False)
+        return event_id
 
 
 @dataclass

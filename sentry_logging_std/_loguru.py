@@ -30,13 +30,13 @@ import sentry_sdk
 from sentry_sdk.integrations.loguru import LoguruIntegration
 from sentry_sdk.scope import add_global_event_processor
 
-from sentry_logging_std._capture import LogEntry, add_breadcrumb, capture_entry
+from sentry_logging_std._capture import LogEntry, add_breadcrumb, capture_entry, event_id_for
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT
 from sentry_logging_std._loguru_compat import call_arguments
 from sentry_logging_std._options import Options, parse_options
 from sentry_logging_std._stacks import caller_frame, serialize_stack
 
-__all__ = ["SentrySink"]
+__all__ = ["SentrySink", "loguru_event_id"]
 
 #: loguru's own levels; custom levels are looked up with ``logger.level(name)``.
 _LOGURU_LEVELS = {
@@ -120,6 +120,20 @@ def _drop_integration_duplicates(event: Any, hint: Any) -> Any:
 
 
 add_global_event_processor(_drop_integration_duplicates)
+
+
+def loguru_event_id(record: Mapping[str, Any]) -> Optional[str]:
+    """The Sentry event id a SentrySink gives *record*, or None if none sends it.
+
+    For a JSON line written by another loguru sink, whichever runs first.
+    """
+    levelno = record["level"].no
+    if levelno < INITIALIZER.lowest_event_level:
+        return None
+    for sink in list(_live_sinks):
+        if sink.attached and levelno >= sink.options.event_level and sink.init():
+            return event_id_for(record)
+    return None
 
 
 class SentrySink:

@@ -295,3 +295,17 @@ except ImportError as exc:
     )
     assert result.returncode == 0, result.stderr
     assert "sentry-logging-std[loguru]" in result.stdout
+
+
+def test_event_id_is_shared_with_other_sinks(make_sink: MakeSink) -> None:
+    """loguru_event_id(record) gives another sink the id of the event, before or after the sink."""
+    from sentry_logging_std._loguru import loguru_event_id
+
+    seen: list[Any] = []
+    logger.add(lambda message: seen.append(loguru_event_id(message.record)))  # before
+    _, transport = make_sink()
+    logger.add(lambda message: seen.append(loguru_event_id(message.record)))  # after
+    logger.info("no event")
+    logger.error("an event")
+    (event,) = transport.events
+    assert seen == [None, None, event["event_id"], event["event_id"]]
