@@ -67,9 +67,10 @@ def event_id_for(record: Any) -> str:
             if event_id is None:
                 event_id = uuid.uuid4().hex
                 _event_ids[record] = event_id
-            return event_id
         except TypeError:  # not weak-referenceable (a loguru record is a dict)
             pass
+        else:
+            return event_id
         held = _dict_event_ids.get(id(record))
         if held is not None and held[0] is record:
             return held[1]
