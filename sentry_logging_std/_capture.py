@@ -21,8 +21,15 @@ import sentry_sdk
 
 from sentry_logging_std._client import OWN_EVENT_HINT, mark_captured
 from sentry_logging_std._options import Options
-from sentry_logging_std._stacks import exception_values
+from sentry_logging_std._stacks import (
+    FrameKey,
+    FrozenFrame,
+    exception_values,
+    freeze_exception,
+    serialize_stack,
+)
 from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
+from sentry_logging_std._worker import WORKER
 
 __all__ = [
     "RESERVED_EXTRAS",
@@ -31,6 +38,8 @@ __all__ = [
     "build_event",
     "capture_entry",
     "event_id_for",
+    "scope_snapshot",
+    "send_entry",
     "sentry_level",
 ]
 
@@ -95,7 +104,14 @@ class LogEntry:
     exc_info: Optional[tuple[Any, Any, Any]] = None
     extra: dict[str, Any] = field(default_factory=dict)
     origin: dict[str, Any] = field(default_factory=dict)
-    stack: Optional[list[dict[str, Any]]] = None
+    #: The caller's stack, frozen at call time (errors without an exception).
+    stack: Optional[list[FrozenFrame]] = None
+    #: The exception chain's frames, frozen at call time.
+    frozen_exception: Optional[dict[FrameKey, list[FrozenFrame]]] = None
+
+    def __post_init__(self) -> None:
+        if self.exc_info is not None and self.frozen_exception is None:
+            self.frozen_exception = freeze_exception(self.exc_info[1])
 
 
 def _tags_for(entry: LogEntry, options: Options) -> dict[str, str]:
@@ -154,13 +170,16 @@ def build_event(
         event["user"] = dict(user)
     if entry.exc_info is not None:
         event["exception"] = {
-            "values": exception_values(entry.exc_info, dict(client_options), "logging")
+            "values": exception_values(
+                entry.exc_info, client_options, "logging", entry.frozen_exception
+            )
         }
     elif entry.stack:
         # With "threads" set, sentry-sdk does not attach a stack of its own,
         # which would start inside the logging machinery.
+        frames = serialize_stack(entry.stack, client_options)
         event["threads"] = {
-            "values": [{"stacktrace": {"frames": entry.stack}, "crashed": False, "current": True}]
+            "values": [{"stacktrace": {"frames": frames}, "crashed": False, "current": True}]
         }
     hint = {"log_record": entry.record, OWN_EVENT_HINT: True}
     if entry.exc_info is not None:
@@ -179,6 +198,33 @@ def capture_entry(entry: LogEntry, options: Options, scope: Any = None) -> Optio
     mark_captured(entry.record)
     event_id: Optional[str] = sentry_sdk.capture_event(cast(Any, event), hint=hint, scope=scope)
     return event_id
+
+
+def scope_snapshot() -> Any:
+    """A copy of what the current scopes hold now: tags, user, breadcrumbs, trace."""
+    snapshot = sentry_sdk.Scope.get_isolation_scope().fork()
+    snapshot.update_from_scope(sentry_sdk.Scope.get_current_scope())
+    return snapshot
+
+
+def send_entry(entry: LogEntry, options: Options, scope: Any = None) -> str:
+    """Send *entry* as an event, off this thread unless ``capture="sync"``.
+
+    *scope* is a snapshot taken earlier on the logging thread; by default the
+    current scopes are snapshotted now. Returns the event's id, decided now
+    (the event may still be dropped later by sampling or ``before_send``).
+    """
+    if options.capture == "sync":
+        return capture_entry(entry, options, scope=scope) or event_id_for(entry.record)
+    if scope is None:
+        scope = scope_snapshot()
+    mark_captured(entry.record)
+    WORKER.submit(
+        lambda: capture_entry(entry, options, scope=scope),
+        options.queue_size,
+        options.shutdown_timeout,
+    )
+    return event_id_for(entry.record)
 
 
 def add_breadcrumb(entry: LogEntry) -> None:

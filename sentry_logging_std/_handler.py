@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Optional
 
-from sentry_logging_std._capture import LogEntry, add_breadcrumb, capture_entry
+from sentry_logging_std._capture import LogEntry, add_breadcrumb, send_entry
 from sentry_logging_std._client import INITIALIZER
 from sentry_logging_std._options import Options, parse_options
-from sentry_logging_std._stacks import caller_frame, serialize_stack
+from sentry_logging_std._stacks import caller_frame, freeze_stack
+from sentry_logging_std._worker import WORKER
 
 __all__ = ["IGNORED_LOGGERS", "STANDARD_RECORD_ATTRS", "SentryHandler", "entry_from_record"]
 
@@ -62,9 +64,7 @@ def entry_from_record(record: logging.LogRecord, with_stack: bool) -> LogEntry:
     if with_stack and exc_info is None:
         frame = caller_frame(record.pathname, record.lineno, record.funcName)
         if frame is not None:
-            from sentry_sdk import get_client
-
-            stack = serialize_stack(frame, get_client().options)
+            stack = freeze_stack(frame)
     return LogEntry(
         record=record,
         logger=record.name,
@@ -121,7 +121,8 @@ class SentryHandler(logging.Handler):
         """
         transport = getattr(INITIALIZER.client(), "transport", None)
         stats = getattr(transport, "stats", None)
-        return dict(stats()) if callable(stats) else {}
+        counts = dict(stats()) if callable(stats) else {}
+        return {**counts, **{k: v for k, v in WORKER.stats().items() if v}}
 
     def handle(self, record: logging.LogRecord) -> Any:
         # Like logging.Handler.handle, without holding the handler's lock
@@ -157,17 +158,17 @@ class SentryHandler(logging.Handler):
             return None
         if record.levelno >= options.event_level:
             entry = entry_from_record(record, with_stack=options.attach_stacktrace)
-            event_id = capture_entry(entry, options)
-            if event_id is not None:
-                self.last_event_id = event_id
-            return event_id
+            self.last_event_id = send_entry(entry, options)
+            return self.last_event_id
         if not INITIALIZER.records_breadcrumbs_elsewhere():
             add_breadcrumb(entry_from_record(record, with_stack=False))
         return None
 
     def flush(self) -> None:
-        """Wait, at most ``shutdown_timeout``, for queued events to be sent."""
-        INITIALIZER.flush(self.options.shutdown_timeout)
+        """Wait, at most ``shutdown_timeout`` in all, for queued events to be built and sent."""
+        deadline = time.monotonic() + self.options.shutdown_timeout
+        WORKER.flush(self.options.shutdown_timeout)
+        INITIALIZER.flush(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -30,11 +31,18 @@ import sentry_sdk
 from sentry_sdk.integrations.loguru import LoguruIntegration
 from sentry_sdk.scope import add_global_event_processor
 
-from sentry_logging_std._capture import LogEntry, add_breadcrumb, capture_entry, event_id_for
+from sentry_logging_std._capture import (
+    LogEntry,
+    add_breadcrumb,
+    event_id_for,
+    scope_snapshot,
+    send_entry,
+)
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT
 from sentry_logging_std._loguru_compat import call_arguments
 from sentry_logging_std._options import Options, parse_options
-from sentry_logging_std._stacks import caller_frame, serialize_stack
+from sentry_logging_std._stacks import caller_frame, freeze_stack
+from sentry_logging_std._worker import WORKER
 
 __all__ = ["SentrySink", "loguru_event_id"]
 
@@ -171,10 +179,8 @@ class SentrySink:
                 on_logging_thread = record["thread"].id == threading.get_ident()
                 pending = self._call_time(record, on_logging_thread)
             if pending.entry is not None:
-                event_id = capture_entry(pending.entry, self.options, scope=pending.scope)
-                if event_id is not None:
-                    _remember_sent(record)
-                    self.last_event_id = event_id
+                _remember_sent(record)
+                self.last_event_id = send_entry(pending.entry, self.options, pending.scope)
         except Exception:
             self._report_error()
 
@@ -198,7 +204,7 @@ class SentrySink:
     def stop(self) -> None:
         """Called by loguru's ``logger.remove()``: flush what this sink queued."""
         self.attached = False
-        INITIALIZER.flush(self.options.shutdown_timeout)
+        self.flush()
 
     # -- API shared with SentryHandler ------------------------------------------------------
 
@@ -213,7 +219,10 @@ class SentrySink:
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events."""
-        INITIALIZER.flush(self.options.shutdown_timeout if timeout is None else timeout)
+        limit = self.options.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        WORKER.flush(limit)
+        INITIALIZER.flush(max(0.0, deadline - time.monotonic()))
 
     # -- internals -------------------------------------------------------------------------
 
@@ -237,11 +246,7 @@ class SentrySink:
         entry = entry_from_loguru(
             record, with_stack=options.attach_stacktrace, on_logging_thread=on_logging_thread
         )
-        scope = None
-        if snapshot:
-            scope = sentry_sdk.Scope.get_isolation_scope().fork()
-            scope.update_from_scope(sentry_sdk.Scope.get_current_scope())
-        return _Pending(entry, scope)
+        return _Pending(entry, scope_snapshot() if snapshot else None)
 
     def _report_error(self) -> None:
         # Like logging.Handler.handleError: never raise into the application.
@@ -285,7 +290,7 @@ def entry_from_loguru(
     if with_stack and exc_info is None and on_logging_thread:
         frame = caller_frame(record["file"].path, record["line"], record["function"])
         if frame is not None:
-            stack = serialize_stack(frame, sentry_sdk.get_client().options)
+            stack = freeze_stack(frame)
     return LogEntry(
         record=record,
         logger=record["name"] or "",

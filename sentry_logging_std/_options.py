@@ -23,6 +23,7 @@ from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
 __all__ = ["Dsn", "Options", "parse_dsn", "parse_options"]
 
 TRANSPORT_MODES = ("background", "sync")
+CAPTURE_MODES = ("background", "sync")
 
 #: Every option a front door accepts, with its default. The README's option
 #: table is checked against this mapping by the test suite.
@@ -40,6 +41,7 @@ DEFAULTS: Mapping[str, Any] = {
     "integrations": (),
     "max_breadcrumbs": 100,
     "shutdown_timeout": 2.0,
+    "capture": "background",
     "transport": "background",
     "transport_timeout": 5.0,
     "queue_size": 1000,
@@ -134,6 +136,7 @@ class Options:
     integrations: tuple[Any, ...]
     max_breadcrumbs: int
     shutdown_timeout: float
+    capture: str
     transport: Union[str, Any]
     transport_timeout: float
     queue_size: int
@@ -235,6 +238,7 @@ def parse_options(
         integrations=_integrations(raw["integrations"]),
         max_breadcrumbs=_int(raw["max_breadcrumbs"], "max_breadcrumbs", minimum=0),
         shutdown_timeout=_positive(raw["shutdown_timeout"], "shutdown_timeout"),
+        capture=_choice(raw["capture"], "capture", CAPTURE_MODES),
         transport=_transport(raw["transport"]),
         transport_timeout=_positive(raw["transport_timeout"], "transport_timeout"),
         queue_size=_int(raw["queue_size"], "queue_size", minimum=1),
@@ -317,6 +321,12 @@ def _level(
                 return named
         raise ValueError(f"{option}: unknown level {value!r}")
     raise TypeError(f"{option}: expected a level name or number, got {type(value).__name__}")
+
+
+def _choice(value: Any, option: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
 
 
 def _str_list(value: Any, option: str) -> list[str]:

@@ -13,6 +13,7 @@ from sentry_sdk.transport import Transport
 
 from sentry_logging_std import SentryHandler
 from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._worker import WORKER
 
 #: A well-formed DSN for a server that is never contacted: tests that use it
 #: also pass a capturing transport.
@@ -35,6 +36,8 @@ class CapturingTransport(Transport):
 
     @property
     def events(self) -> list[dict[str, Any]]:
+        """Events received once every capture job queued so far has run."""
+        assert WORKER.flush(10), "capture jobs still pending after 10 s"
         found: list[dict[str, Any]] = []
         for envelope in self.envelopes:
             event = envelope.get_event()

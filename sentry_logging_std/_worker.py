@@ -1,0 +1,123 @@
+"""The capture worker: events are built, serialised and sent off the logging threads.
+
+A log call takes only what must be taken then — the record's data, the
+exception, the frozen stack and a snapshot of the scope — and hands a job to
+this worker, one thread per process. Building the event (the exception
+chain's frames and variables, up to 100 breadcrumbs, the serialisation) costs
+milliseconds; the calling thread pays microseconds.
+
+The queue is bounded (the ``queue_size`` option): when it is full the oldest
+job is dropped and counted. After ``fork`` the child starts with an empty
+queue and no thread — what the parent queued is the parent's to send — and at
+interpreter exit the queue is drained, within ``shutdown_timeout``, before
+sentry-sdk closes its client.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import threading
+import time
+from typing import Any, Callable
+
+__all__ = ["WORKER", "CaptureWorker"]
+
+diagnostics = logging.getLogger("sentry_sdk.errors")
+
+Job = Callable[[], Any]
+
+
+class CaptureWorker:
+    """Runs capture jobs in order on one daemon thread."""
+
+    def __init__(self, max_pending: int = 1000) -> None:
+        self.max_pending = max_pending
+        self.exit_timeout = 2.0
+        self._exit_hook_registered = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._jobs: collections.deque[Job] = collections.deque()
+        self._running = 0
+        self._thread: threading.Thread | None = None
+        self._counts: collections.Counter[str] = collections.Counter()
+
+    def submit(self, job: Job, max_pending: int, exit_timeout: float) -> None:
+        """Queue *job*; never blocks. The oldest job goes if *max_pending* are waiting."""
+        with self._condition:
+            self.max_pending = max_pending
+            self.exit_timeout = max(self.exit_timeout, exit_timeout)
+            if len(self._jobs) >= max_pending:
+                self._jobs.popleft()
+                self._counts["dropped_capture_queue_full"] += 1
+            self._jobs.append(job)
+            if self._thread is None:
+                self._start()
+            self._condition.notify()
+
+    def _start(self) -> None:
+        if not self._exit_hook_registered:
+            # Registered after sentry_sdk.init (a job needs a client), so it
+            # runs before sentry-sdk's own exit hook closes that client.
+            atexit.register(self._drain_at_exit)
+            self._exit_hook_registered = True
+        self._thread = threading.Thread(
+            target=self._run, name="sentry-logging-std.capture", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._jobs:
+                    self._condition.wait()
+                job = self._jobs.popleft()
+                self._running += 1
+            try:
+                job()
+            except Exception:
+                self._counts["capture_errors"] += 1
+                diagnostics.exception("sentry-logging-std: building an event failed")
+            finally:
+                with self._condition:
+                    self._running -= 1
+                    self._condition.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait at most *timeout* seconds for every queued job; True if all ran."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._jobs or self._running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+        return True
+
+    def pending(self) -> int:
+        with self._condition:
+            return len(self._jobs) + self._running
+
+    def stats(self) -> dict[str, int]:
+        with self._condition:
+            return {**self._counts, "capture_pending": len(self._jobs) + self._running}
+
+    def _drain_at_exit(self) -> None:
+        if not self.flush(self.exit_timeout):
+            left = self.pending()
+            self._counts["dropped_at_exit"] += left
+            diagnostics.warning(
+                "sentry-logging-std: %d event(s) not built before exit (%gs)",
+                left,
+                self.exit_timeout,
+            )
+
+
+WORKER = CaptureWorker()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=WORKER._reset)

@@ -1,0 +1,147 @@
+"""Capture off the calling thread: the same event, values as at the log call, fork and exit safe."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from .conftest import MakeHandler
+from .envelope_server import envelope_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VOLATILE = {"event_id", "timestamp", "sent_at"}
+
+
+def strip_volatile(value: Any) -> Any:
+    """The event without what differs between any two captures: ids and times."""
+    if isinstance(value, dict):
+        return {k: strip_volatile(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [strip_volatile(v) for v in value]
+    return value
+
+
+def settle(order_id: int) -> None:
+    amount = order_id * 10
+    try:
+        raise ValueError(f"cannot settle {amount}")
+    except ValueError as exc:
+        raise RuntimeError(f"order {order_id} failed") from exc
+
+
+def log_failure(log: logging.Logger, order_id: int) -> None:
+    stage = "charging"
+    log.info("stage %s", stage)
+    try:
+        settle(order_id)
+    except RuntimeError:
+        log.exception("order %s failed", order_id, extra={"tags": {"stage": stage}})
+    log.error("plain error at %s", stage)
+
+
+def test_background_capture_sends_what_sync_capture_sends(make_handler: MakeHandler) -> None:
+    """The same log calls captured on the worker and on the calling thread give equal events."""
+    handler, transport = make_handler()
+    log = logging.getLogger("tests.app")
+    runs = []
+    for mode in ("sync", "background"):
+        handler.options = dataclasses.replace(handler.options, capture=mode)
+        transport.envelopes.clear()
+        log_failure(log, 7)
+        runs.append(transport.events)
+    sync_events, background_events = runs
+    assert len(sync_events) == len(background_events) == 2
+    for synchronous, background in zip(sync_events, background_events):
+        # Breadcrumbs accumulate in the scope across the two runs: compare the rest.
+        synchronous.pop("breadcrumbs"), background.pop("breadcrumbs")
+        assert strip_volatile(background) == strip_volatile(synchronous)
+
+
+def test_variables_are_the_values_at_the_log_call(make_handler: MakeHandler) -> None:
+    """A loop that goes on after logging does not change the variables the event shows."""
+    _, transport = make_handler()
+    log = logging.getLogger("tests.app")
+    for attempt in range(3):
+        try:
+            raise KeyError(attempt)
+        except KeyError:
+            log.exception("attempt %d failed", attempt)
+        attempt_copy = attempt * 100  # noqa: F841 - a local that changes after the log call
+    shown = []
+    for event in transport.events:
+        frame = event["exception"]["values"][-1]["stacktrace"]["frames"][-1]
+        shown.append(frame["vars"]["attempt"])
+    assert shown == ["0", "1", "2"]
+
+
+def run_script(source: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", textwrap.dedent(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        check=False,
+    )
+
+
+def test_exit_delivers_everything_queued() -> None:
+    """Fifty errors logged just before exit all arrive: the queue is drained first."""
+    with envelope_server() as server:
+        result = run_script(
+            """
+            import logging, os
+            from sentry_logging_std import SentryHandler
+            logging.getLogger().addHandler(SentryHandler(dsn=os.environ["DSN"],
+                                                         shutdown_timeout=10))
+            for n in range(50):
+                logging.getLogger("script").error("error %d", n)
+            """,
+            DSN=server.dsn(),
+        )
+        assert result.returncode == 0, result.stderr
+        assert server.wait_for(50, timeout=10)
+        messages = sorted(e["logentry"]["formatted"] for e in server.events())
+    assert messages == sorted(f"error {n}" for n in range(50))
+
+
+def test_fork_sends_nothing_twice_and_loses_nothing() -> None:
+    """Children forked while the worker is busy send their own events, never the parent's."""
+    with envelope_server() as server:
+        result = run_script(
+            """
+            import logging, os
+            from sentry_logging_std import SentryHandler
+            handler = SentryHandler(dsn=os.environ["DSN"])
+            log = logging.getLogger("script")
+            log.addHandler(handler)
+            children = []
+            for n in range(20):
+                log.error("parent %d", n)          # the worker is busy with these at fork
+                pid = os.fork()
+                if pid == 0:
+                    log.error("child %d", n)
+                    handler.flush()
+                    os._exit(0)
+                children.append(pid)
+            for pid in children:
+                _, status = os.waitpid(pid, 0)
+                assert status == 0, status
+            handler.flush()
+            print("done")
+            """,
+            DSN=server.dsn(),
+        )
+        assert result.returncode == 0, result.stderr
+        assert "done" in result.stdout
+        assert server.wait_for(40, timeout=10)
+        messages = sorted(e["logentry"]["formatted"] for e in server.events())
+    expected = sorted([f"parent {n}" for n in range(20)] + [f"child {n}" for n in range(20)])
+    assert messages == expected
