@@ -10,14 +10,24 @@ from sentry_logging_std._formatter import JsonFormatter
 from sentry_logging_std._handler import SentryHandler
 
 if TYPE_CHECKING:
+    from sentry_logging_std._asgi import AsgiMiddleware
     from sentry_logging_std._loguru import SentrySink
+    from sentry_logging_std._wsgi import WsgiMiddleware
 
 try:
     __version__ = version("sentry-logging-std")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0"
 
-__all__ = ["JsonFormatter", "SentryHandler", "SentrySink", "__version__", "capture_error"]
+__all__ = [
+    "AsgiMiddleware",
+    "JsonFormatter",
+    "SentryHandler",
+    "SentrySink",
+    "WsgiMiddleware",
+    "__version__",
+    "capture_error",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +37,18 @@ def __getattr__(name: str) -> Any:
         from sentry_logging_std._loguru import SentrySink
 
         return SentrySink
+    if name == "LoguruJsonFormat":
+        # Imports no loguru itself, but belongs with it: loaded on first use.
+    
+        return LoguruJsonFormat
+    # The web middlewares import sentry-sdk's WSGI/ASGI support (no framework)
+    # only when asked for.
+    if name == "WsgiMiddleware":
+        from sentry_logging_std._wsgi import WsgiMiddleware
+
+        return WsgiMiddleware
+    if name == "AsgiMiddleware":
+        from sentry_logging_std._asgi import AsgiMiddleware
+
+        return AsgiMiddleware
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,6 @@ from an entry and handing it to sentry-sdk happens here, once for all of them.
 from __future__ import annotations
 
 import collections
-import threading
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
@@ -18,8 +17,10 @@ from datetime import datetime, timezone
 from typing import Any, Optional, cast
 
 import sentry_sdk
+from sentry_sdk.scope import use_isolation_scope
 
 from sentry_logging_std._client import OWN_EVENT_HINT, mark_captured
+from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._options import Options
 from sentry_logging_std._stacks import (
     FrameKey,
@@ -65,7 +66,7 @@ _event_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 # ones are held here by identity (the record kept alive so its id stays its own).
 _dict_event_ids: collections.OrderedDict[int, tuple[Any, str]] = collections.OrderedDict()
 _MAX_DICT_RECORDS = 4096
-_event_ids_lock = threading.Lock()
+_event_ids_lock = ForkSafeLock()
 
 
 def event_id_for(record: Any) -> str:
@@ -190,18 +191,29 @@ def build_event(
 def capture_entry(entry: LogEntry, options: Options, scope: Any = None) -> Optional[str]:
     """Send *entry* as an event; returns the event id, or None if it was dropped.
 
-    *scope* is a snapshot of the logging thread's scope, for an entry sent
-    from another thread; by default the current scopes apply.
+    *scope* is a snapshot of the logging thread's scopes (:func:`scope_snapshot`),
+    for an entry sent from another thread: it becomes the isolation scope while
+    the event is captured, event processors included (the request data a web
+    integration adds, for one). By default the current scopes apply.
     """
     client = sentry_sdk.get_client()
     event, hint = build_event(entry, options, client.options)
     mark_captured(entry.record)
-    event_id: Optional[str] = sentry_sdk.capture_event(cast(Any, event), hint=hint, scope=scope)
+    event_id: Optional[str]
+    if scope is None:
+        event_id = sentry_sdk.capture_event(cast(Any, event), hint=hint)
+    else:
+        with use_isolation_scope(scope):
+            event_id = sentry_sdk.capture_event(cast(Any, event), hint=hint)
     return event_id
 
 
 def scope_snapshot() -> Any:
-    """A copy of what the current scopes hold now: tags, user, breadcrumbs, trace."""
+    """A copy of what the scopes hold now: tags, user, breadcrumbs, trace, processors.
+
+    The isolation scope is copied whole (its event processors too) and the
+    current scope's data laid over it.
+    """
     snapshot = sentry_sdk.Scope.get_isolation_scope().fork()
     snapshot.update_from_scope(sentry_sdk.Scope.get_current_scope())
     return snapshot

@@ -11,7 +11,6 @@ replaced.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Optional
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.scope import add_global_event_processor
+
+from sentry_logging_std._forksafe import ForkSafeLock
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Options
@@ -41,7 +42,7 @@ OWN_EVENT_HINT = "sentry_logging_std"
 # after the handler did and would capture it a second time; the event
 # processor below drops that second event.
 _captured: weakref.WeakSet[Any] = weakref.WeakSet()
-_captured_lock = threading.Lock()
+_captured_lock = ForkSafeLock()
 
 
 def mark_captured(record: Any) -> None:
@@ -78,7 +79,7 @@ class ClientInitializer:
     """Starts the sentry-sdk client at most once per process."""
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self._lock = ForkSafeLock(reentrant=True)
         self._pending: Optional[Options] = None
         self._initializing = False
         self._finished = False

@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any, Optional
 
-from sentry_logging_std._capture import LogEntry, add_breadcrumb, send_entry
-from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._capture import LogEntry, add_breadcrumb, event_id_for, send_entry
+from sentry_logging_std._client import INITIALIZER, was_captured
 from sentry_logging_std._options import Options, parse_options
 from sentry_logging_std._stacks import caller_frame, freeze_stack
 from sentry_logging_std._worker import WORKER
@@ -157,6 +157,11 @@ class SentryHandler(logging.Handler):
         if record.levelno < self._threshold:  # emit() called directly
             return None
         if record.levelno >= options.event_level:
+            if was_captured(record):
+                # Sent already: by another SentryHandler the record passed
+                # through, or by the web middleware that logged it.
+                self.last_event_id = event_id_for(record)
+                return self.last_event_id
             entry = entry_from_record(record, with_stack=options.attach_stacktrace)
             self.last_event_id = send_entry(entry, options)
             return self.last_event_id

@@ -39,6 +39,7 @@ from sentry_logging_std._capture import (
     send_entry,
 )
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT
+from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._loguru_compat import call_arguments
 from sentry_logging_std._options import Options, parse_options
 from sentry_logging_std._stacks import caller_frame, freeze_stack
@@ -93,7 +94,7 @@ class _Pending:
 
 _live_sinks: weakref.WeakSet[SentrySink] = weakref.WeakSet()
 _sent_extras: collections.OrderedDict[int, Any] = collections.OrderedDict()
-_sent_lock = threading.Lock()
+_sent_lock = ForkSafeLock()
 
 
 def _remember_sent(record: Mapping[str, Any]) -> None:
@@ -158,7 +159,7 @@ class SentrySink:
         self._pending: collections.OrderedDict[tuple[Any, ...], _Pending] = (
             collections.OrderedDict()
         )
-        self._pending_lock = threading.Lock()
+        self._pending_lock = ForkSafeLock()
         #: Whether loguru has handed this sink a record and not stopped it since.
         self.attached = True
         #: The id of the last event this sink handed to sentry-sdk, or None.

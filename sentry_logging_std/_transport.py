@@ -20,7 +20,6 @@ import collections
 import gzip
 import http.client
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -33,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
+
+from sentry_logging_std._forksafe import ForkSafeLock, after_fork_in_child
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Dsn, Options
@@ -173,7 +174,7 @@ class _Sender:
         self.timeout = timeout
         self.limits = _RateLimits()
         self.counts: collections.Counter[str] = collections.Counter()
-        self._counts_lock = threading.Lock()
+        self._counts_lock = ForkSafeLock()
 
     def count(self, reason: str, n: int = 1) -> None:
         with self._counts_lock:
@@ -243,8 +244,7 @@ def _after_fork_in_child() -> None:
         transport._reset_after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 class BackgroundTransport(Transport):

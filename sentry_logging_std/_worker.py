@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextvars
 import logging
-import os
 import threading
 import time
 from typing import Any, Callable
+
+from sentry_logging_std._forksafe import after_fork_in_child
 
 __all__ = ["WORKER", "CaptureWorker"]
 
@@ -65,8 +67,15 @@ class CaptureWorker:
             # runs before sentry-sdk's own exit hook closes that client.
             atexit.register(self._drain_at_exit)
             self._exit_hook_registered = True
+        # The thread runs in an empty context: sentry-sdk's threading
+        # integration would otherwise hand it copies of the scopes of
+        # whichever request happened to start it, and every job would carry
+        # that request's data. Each job brings its own scope snapshot.
         self._thread = threading.Thread(
-            target=self._run, name="sentry-logging-std.capture", daemon=True
+            target=contextvars.Context().run,
+            args=(self._run,),
+            name="sentry-logging-std.capture",
+            daemon=True,
         )
         self._thread.start()
 
@@ -119,5 +128,4 @@ class CaptureWorker:
 
 WORKER = CaptureWorker()
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=WORKER._reset)
+after_fork_in_child(WORKER._reset)

@@ -202,3 +202,19 @@ def test_before_send_can_drop(make_handler: Any) -> None:
     _, transport = make_handler(before_send=lambda event, hint: None)
     logging.getLogger("tests.app").error("dropped")
     assert transport.events == []
+
+
+def test_one_event_through_two_handlers(transport: CapturingTransport) -> None:
+    """A record that reaches two SentryHandlers (logger and root) is one event."""
+    first = SentryHandler(dsn=TEST_DSN, transport=transport)
+    second = SentryHandler(dsn=TEST_DSN, transport=transport)
+    log = logging.getLogger("tests.twohandlers")
+    log.addHandler(first)
+    logging.getLogger().addHandler(second)
+    try:
+        log.error("once")
+    finally:
+        log.removeHandler(first)
+    (event,) = transport.events
+    assert event["logentry"]["formatted"] == "once"
+    assert first.last_event_id == second.last_event_id == event["event_id"]

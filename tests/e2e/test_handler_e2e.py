@@ -162,6 +162,7 @@ def test_wrong_key_is_refused_quietly(bugsink: Bugsink) -> None:
     log.addHandler(handler)
     try:
         log.error("never stored")
+        handler.flush()
     finally:
         log.removeHandler(handler)
     assert handler.stats() == {"dropped_refused": 1}

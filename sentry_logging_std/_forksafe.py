@@ -1,0 +1,64 @@
+"""Locks that a forked child can use.
+
+``fork`` copies a process with only the thread that called it. A lock some
+other thread (the capture worker, the transport) held at that moment stays
+held in the child forever, and the child's first log call would wait on it.
+Every lock of this package is created through :class:`ForkSafeLock`, which
+the child replaces with a fresh one right after the fork (gunicorn --preload,
+multiprocessing's fork start method, celery prefork).
+
+Leaf module: imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from types import TracebackType
+from typing import Callable, Optional
+
+__all__ = ["ForkSafeLock", "after_fork_in_child"]
+
+_locks: weakref.WeakSet[ForkSafeLock] = weakref.WeakSet()
+
+
+class ForkSafeLock:
+    """A lock (or re-entrant lock) that is new again in a child process after fork."""
+
+    __slots__ = ("__weakref__", "_factory", "_lock")
+
+    def __init__(self, reentrant: bool = False) -> None:
+        self._factory: Callable[[], threading.Lock | threading.RLock] = (
+            threading.RLock if reentrant else threading.Lock
+        )
+        self._lock = self._factory()
+        _locks.add(self)
+
+    def _renew(self) -> None:
+        self._lock = self._factory()
+
+    def __enter__(self) -> bool:
+        return self._lock.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._lock.__exit__(exc_type, exc, tb)
+
+
+def after_fork_in_child(callback: Callable[[], None]) -> None:
+    """Run *callback* in every child right after a fork (no-op where fork does not exist)."""
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=callback)
+
+
+def _renew_all() -> None:
+    for lock in list(_locks):
+        lock._renew()
+
+
+after_fork_in_child(_renew_all)
