@@ -37,10 +37,6 @@ def __getattr__(name: str) -> Any:
         from sentry_logging_std._loguru import SentrySink
 
         return SentrySink
-    if name == "LoguruJsonFormat":
-        # Imports no loguru itself, but belongs with it: loaded on first use.
-    
-        return LoguruJsonFormat
     # The web middlewares import sentry-sdk's WSGI/ASGI support (no framework)
     # only when asked for.
     if name == "WsgiMiddleware":

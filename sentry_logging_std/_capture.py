@@ -109,6 +109,8 @@ class LogEntry:
     stack: Optional[list[FrozenFrame]] = None
     #: The exception chain's frames, frozen at call time.
     frozen_exception: Optional[dict[FrameKey, list[FrozenFrame]]] = None
+    #: Events like this one held back by flood control since the last one sent.
+    suppressed: int = 0
 
     def __post_init__(self) -> None:
         if self.exc_info is not None and self.frozen_exception is None:
@@ -162,6 +164,12 @@ def build_event(
     }
     if context_extra:
         contexts["extra"] = context_extra
+    if entry.suppressed:
+        contexts["flood_control"] = {
+            "suppressed": entry.suppressed,
+            "window_seconds": options.flood_window,
+            "limit": options.flood_limit,
+        }
     event["contexts"] = contexts
     fingerprint = _fingerprint(entry.extra.get("fingerprint"))
     if fingerprint:

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from sentry_logging_std._capture import LogEntry, add_breadcrumb, event_id_for, send_entry
 from sentry_logging_std._client import INITIALIZER, was_captured
+from sentry_logging_std._flood import FloodGate, flood_key
 from sentry_logging_std._options import Options, parse_options
 from sentry_logging_std._stacks import caller_frame, freeze_stack
 from sentry_logging_std._worker import WORKER
@@ -103,6 +104,7 @@ class SentryHandler(logging.Handler):
         self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
         #: The id of the last event this handler handed to sentry-sdk, or None.
         self.last_event_id: Optional[str] = None
+        self._flood = FloodGate(self.options.flood_limit, self.options.flood_window)
         INITIALIZER.register(self.options)
 
     def init(self) -> bool:
@@ -122,7 +124,10 @@ class SentryHandler(logging.Handler):
         transport = getattr(INITIALIZER.client(), "transport", None)
         stats = getattr(transport, "stats", None)
         counts = dict(stats()) if callable(stats) else {}
-        return {**counts, **{k: v for k, v in WORKER.stats().items() if v}}
+        counts.update({k: v for k, v in WORKER.stats().items() if v})
+        if self._flood.suppressed_total:
+            counts["suppressed_flood"] = self._flood.suppressed_total
+        return counts
 
     def handle(self, record: logging.LogRecord) -> Any:
         # Like logging.Handler.handle, without holding the handler's lock
@@ -162,7 +167,21 @@ class SentryHandler(logging.Handler):
                 # through, or by the web middleware that logged it.
                 self.last_event_id = event_id_for(record)
                 return self.last_event_id
+            exc_info = record.exc_info if record.exc_info and record.exc_info[0] else None
+            suppressed = self._flood.admit(
+                flood_key(
+                    record.name,
+                    record.msg,
+                    record.pathname,
+                    record.lineno,
+                    exc_info,
+                    record.__dict__.get("fingerprint"),
+                )
+            )
+            if suppressed is None:
+                return None
             entry = entry_from_record(record, with_stack=options.attach_stacktrace)
+            entry.suppressed = suppressed
             self.last_event_id = send_entry(entry, options)
             return self.last_event_id
         if not INITIALIZER.records_breadcrumbs_elsewhere():

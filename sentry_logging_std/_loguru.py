@@ -39,6 +39,7 @@ from sentry_logging_std._capture import (
     send_entry,
 )
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT
+from sentry_logging_std._flood import FloodGate, flood_key
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._loguru_compat import call_arguments
 from sentry_logging_std._options import Options, parse_options
@@ -164,6 +165,7 @@ class SentrySink:
         self.attached = True
         #: The id of the last event this sink handed to sentry-sdk, or None.
         self.last_event_id: Optional[str] = None
+        self._flood = FloodGate(self.options.flood_limit, self.options.flood_window)
         INITIALIZER.register(self.options)
         _live_sinks.add(self)
 
@@ -244,9 +246,26 @@ class SentrySink:
             if on_logging_thread and not _integration_records_breadcrumbs():
                 add_breadcrumb(entry_from_loguru(record, with_stack=False, on_logging_thread=True))
             return _Pending(None, None)
+        exception = record["exception"]
+        exc_info = None
+        if exception is not None and exception.value is not None:
+            exc_info = (exception.type, exception.value, exception.traceback)
+        suppressed = self._flood.admit(
+            flood_key(
+                record["name"] or "",
+                record["message"] if exc_info is None else "",
+                record["file"].path,
+                record["line"],
+                exc_info,
+                record["extra"].get("fingerprint"),
+            )
+        )
+        if suppressed is None:
+            return _Pending(None, None)
         entry = entry_from_loguru(
             record, with_stack=options.attach_stacktrace, on_logging_thread=on_logging_thread
         )
+        entry.suppressed = suppressed
         return _Pending(entry, scope_snapshot() if snapshot else None)
 
     def _report_error(self) -> None:

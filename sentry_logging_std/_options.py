@@ -45,6 +45,8 @@ DEFAULTS: Mapping[str, Any] = {
     "transport": "background",
     "transport_timeout": 5.0,
     "queue_size": 1000,
+    "flood_limit": 20,
+    "flood_window": 60.0,
     "tags": None,
     "tag_keys": (),
     "event_level": logging.ERROR,
@@ -140,6 +142,8 @@ class Options:
     transport: Union[str, Any]
     transport_timeout: float
     queue_size: int
+    flood_limit: int
+    flood_window: float
     tags: Mapping[str, str]
     tag_keys: frozenset[str]
     event_level: int
@@ -242,6 +246,8 @@ def parse_options(
         transport=_transport(raw["transport"]),
         transport_timeout=_positive(raw["transport_timeout"], "transport_timeout"),
         queue_size=_int(raw["queue_size"], "queue_size", minimum=1),
+        flood_limit=_int(raw["flood_limit"], "flood_limit", minimum=0),
+        flood_window=_positive(raw["flood_window"], "flood_window"),
         tags=tags,
         tag_keys=frozenset(_str_list(raw["tag_keys"], "tag_keys")),
         event_level=_level(raw["event_level"], "event_level", level_names),

@@ -47,7 +47,7 @@ def test_event_reaches_the_server(mode: str) -> None:
 def test_close_flushes_the_queue() -> None:
     """Events queued by the background transport are sent when the handler closes."""
     with envelope_server() as server:
-        handler = SentryHandler(dsn=server.dsn())
+        handler = SentryHandler(dsn=server.dsn(), flood_limit=0)
         log = attach(handler, "tests.closeflush")
         for n in range(20):
             log.error("event %d", n)
@@ -188,7 +188,7 @@ def test_full_queue_drops_the_oldest_and_counts() -> None:
     """With the server black-holed, a burst beyond queue_size is counted, never blocking."""
     with silent_server() as port:
         handler = SentryHandler(
-            dsn=f"http://k@127.0.0.1:{port}/1", queue_size=5, transport_timeout=0.2
+            dsn=f"http://k@127.0.0.1:{port}/1", queue_size=5, transport_timeout=0.2, flood_limit=0
         )
         log = attach(handler, "tests.queue")
         try:
