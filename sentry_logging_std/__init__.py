@@ -12,6 +12,7 @@ from sentry_logging_std._handler import SentryHandler
 if TYPE_CHECKING:
     from sentry_logging_std._asgi import AsgiMiddleware
     from sentry_logging_std._loguru import SentrySink
+    from sentry_logging_std._loguru_json import LoguruJsonFormat
     from sentry_logging_std._wsgi import WsgiMiddleware
 
 try:
@@ -22,6 +23,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "AsgiMiddleware",
     "JsonFormatter",
+    "LoguruJsonFormat",
     "SentryHandler",
     "SentrySink",
     "WsgiMiddleware",
@@ -37,6 +39,11 @@ def __getattr__(name: str) -> Any:
         from sentry_logging_std._loguru import SentrySink
 
         return SentrySink
+    if name == "LoguruJsonFormat":
+        # Imports no loguru itself, but belongs with it: loaded on first use.
+        from sentry_logging_std._loguru_json import LoguruJsonFormat
+
+        return LoguruJsonFormat
     # The web middlewares import sentry-sdk's WSGI/ASGI support (no framework)
     # only when asked for.
     if name == "WsgiMiddleware":

@@ -23,6 +23,7 @@ from sentry_logging_std._forksafe import ForkSafeLock
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Options
+    from sentry_logging_std._scrub import ScrubPolicy
 
 __all__ = [
     "INITIALIZER",
@@ -75,6 +76,25 @@ def _drop_duplicate_log_events(event: Any, hint: Any) -> Any:
 add_global_event_processor(_drop_duplicate_log_events)
 
 
+def _scrub_for_application_client(event: Any, hint: Any) -> Any:
+    """Scrub events of a client the application started (ours scrub in before_send).
+
+    Global processors run before the scopes' own (a web integration's request
+    data, for one): on such a client this is the earliest place this library
+    can reach, not the last. The client this library starts scrubs in
+    ``before_send``, after every processor.
+    """
+    if INITIALIZER.owns_client or INITIALIZER.scrub_policy is None:
+        return event
+    try:
+        return INITIALIZER.scrub_policy.event(event)
+    except Exception:
+        return None  # a secret must not leave unscrubbed
+
+
+add_global_event_processor(_scrub_for_application_client)
+
+
 class ClientInitializer:
     """Starts the sentry-sdk client at most once per process."""
 
@@ -88,10 +108,15 @@ class ClientInitializer:
         #: The lowest event level of any front door built so far: records
         #: below it never become events, which lets a formatter skip asking.
         self.lowest_event_level = float("inf")
+        #: The scrubbing policy of the first front door built, for events of
+        #: a client the application started itself.
+        self.scrub_policy: Optional[ScrubPolicy] = None
 
     def register(self, options: Options) -> None:
         """Remember *options* for code that needs a client but has no options."""
         self.lowest_event_level = min(self.lowest_event_level, options.event_level)
+        if self.scrub_policy is None:
+            self.scrub_policy = options.scrub
         if options.dsn is not None and self._pending is None:
             self._pending = options
 
@@ -184,6 +209,7 @@ class ClientInitializer:
             self._owned_client = None
             self.failure = None
             self.lowest_event_level = float("inf")
+            self.scrub_policy = None
 
 
 INITIALIZER = ClientInitializer()

@@ -11,14 +11,14 @@ from typing import Any, Optional
 from sentry_logging_std._client import INITIALIZER
 from sentry_logging_std._link import sentry_event_id
 from sentry_logging_std._render import (
-    DEFAULT_MAX_LENGTH,
-    MIN_MAX_LENGTH,
-    Renderer,
+    build_renderer,
+    check_defaults,
     current_scope,
+    optional_str,
     safe_str,
     trace_of,
 )
-from sentry_logging_std._schema import RECORD_ATTRIBUTES, Schema, parse_fields
+from sentry_logging_std._schema import RECORD_ATTRIBUTES
 
 __all__ = ["JsonFormatter"]
 
@@ -29,17 +29,7 @@ __all__ = ["JsonFormatter"]
 _LAYOUT = list(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _LAST_INDEX = len(_LAYOUT) - 1
 _LAST_NAME = _LAYOUT[-1]
-
-
-def _extras(attributes: dict[str, Any]) -> Optional[Iterable[tuple[str, Any]]]:
-    """(name, value) of the record's attributes that may be extras, or None."""
-    if len(attributes) <= _LAST_INDEX + 1:
-        return None
-    rest = itertools.islice(attributes.items(), _LAST_INDEX, None)
-    first = next(rest, None)
-    if first is not None and first[0] == _LAST_NAME:
-        return rest
-    return attributes.items()
+_COUNT = len(_LAYOUT)
 
 
 # Options that may also be written in the ``fmt`` string, for configurations
@@ -75,12 +65,6 @@ def _options_from_fmt(fmt: object) -> dict[str, str]:
             raise ValueError(f"fmt: {name} is given twice")
         options[name] = value
     return options
-
-
-def _optional_str(name: str, value: object) -> Optional[str]:
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
 
 
 class JsonFormatter(logging.Formatter):
@@ -119,7 +103,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         if style not in ("%", "{", "$"):
             raise ValueError(f"style must be one of '%', '{{', '$', got {style!r}")
-        self.datefmt = _optional_str("datefmt", datefmt)
+        self.datefmt = optional_str("datefmt", datefmt)
         given: dict[str, Any] = {
             "service_name": service_name,
             "service_environment": service_environment,
@@ -132,45 +116,14 @@ class JsonFormatter(logging.Formatter):
             if given[name] is not None:
                 raise ValueError(f"{name} is given both in fmt and as an argument")
             given[name] = value
-        for name in ("service_name", "service_environment", "service_version", "hostname"):
-            _optional_str(name, given[name])
-
-        limit = given["max_length"]
-        if limit is None:
-            limit = DEFAULT_MAX_LENGTH
-        elif isinstance(limit, str):
-            try:
-                limit = int(limit)
-            except ValueError:
-                raise ValueError(f"max_length must be an integer, got {limit!r}") from None
-        elif isinstance(limit, bool) or not isinstance(limit, int):
-            raise TypeError(f"max_length must be an integer, got {type(limit).__name__}")
-        if limit < MIN_MAX_LENGTH:
-            raise ValueError(f"max_length must be at least {MIN_MAX_LENGTH}, got {limit}")
-
-        if defaults is not None:
-            if not isinstance(defaults, Mapping):
-                raise TypeError(f"defaults must be a mapping, got {type(defaults).__name__}")
-            for key in defaults:
-                if not isinstance(key, str) or key in RECORD_ATTRIBUTES:
-                    raise ValueError(
-                        f"defaults: {key!r} cannot be an extra (not a string, "
-                        "or a LogRecord attribute)"
-                    )
-
-        self.schema = Schema(parse_fields(given["fields"], "fields"))
         overrides_exceptions = type(self).formatException is not logging.Formatter.formatException
-        self._defaults = dict(defaults) if defaults else None
-        self._renderer = Renderer(
-            schema=self.schema,
-            service_name=given["service_name"],
-            service_environment=given["service_environment"],
-            service_version=given["service_version"],
-            hostname=given["hostname"],
-            max_length=limit,
+        self._renderer = build_renderer(
+            **given,
             exception_formatter=self.formatException if overrides_exceptions else None,
             skip=RECORD_ATTRIBUTES,
         )
+        self.schema = self._renderer.schema
+        self._defaults = check_defaults(defaults, RECORD_ATTRIBUTES, "a LogRecord attribute")
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one JSON line; never raises, never changes the record."""
@@ -200,7 +153,11 @@ class JsonFormatter(logging.Formatter):
             except Exception:
                 trace = None
             attributes = record.__dict__
-            extra = _extras(attributes)
+            extra: Optional[Iterable[tuple[str, Any]]] = None
+            if len(attributes) > _COUNT:
+                extra = itertools.islice(attributes.items(), _LAST_INDEX, None)
+                if next(extra)[0] != _LAST_NAME:  # not the usual layout: all of them
+                    extra = attributes.items()
             if self._defaults is not None:
                 missing = [(k, v) for k, v in self._defaults.items() if k not in attributes]
                 extra = itertools.chain(extra or (), missing)

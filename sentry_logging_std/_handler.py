@@ -127,6 +127,7 @@ class SentryHandler(logging.Handler):
         counts.update({k: v for k, v in WORKER.stats().items() if v})
         if self._flood.suppressed_total:
             counts["suppressed_flood"] = self._flood.suppressed_total
+        counts.update({k: v for k, v in self.options.scrub.counts.items() if v})
         return counts
 
     def handle(self, record: logging.LogRecord) -> Any:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
+from sentry_logging_std._scrub import ScrubPolicy, scrubbing_before_send
 from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
 
 __all__ = ["Dsn", "Options", "parse_dsn", "parse_options"]
@@ -49,6 +50,9 @@ DEFAULTS: Mapping[str, Any] = {
     "flood_window": 60.0,
     "tags": None,
     "tag_keys": (),
+    "scrub_keys": (),
+    "scrub_patterns": (),
+    "scrub_defaults_off": (),
     "event_level": logging.ERROR,
     "breadcrumb_level": logging.INFO,
 }
@@ -146,6 +150,7 @@ class Options:
     flood_window: float
     tags: Mapping[str, str]
     tag_keys: frozenset[str]
+    scrub: ScrubPolicy
     event_level: int
     breadcrumb_level: int
 
@@ -167,8 +172,7 @@ class Options:
         }
         if self.server_name is not None:
             kwargs["server_name"] = self.server_name
-        if self.before_send is not None:
-            kwargs["before_send"] = self.before_send
+        kwargs["before_send"] = scrubbing_before_send(self.scrub, self.before_send)
         if self.send_default_pii:
             # Off is sentry-sdk's default; newer releases warn whenever the
             # option is passed at all (see ClientInitializer.ensure).
@@ -250,6 +254,12 @@ def parse_options(
         flood_window=_positive(raw["flood_window"], "flood_window"),
         tags=tags,
         tag_keys=frozenset(_str_list(raw["tag_keys"], "tag_keys")),
+        scrub=ScrubPolicy(
+            keys=_str_list(raw["scrub_keys"], "scrub_keys"),
+            patterns=_str_list(raw["scrub_patterns"], "scrub_patterns"),
+            defaults_off=_str_list(raw["scrub_defaults_off"], "scrub_defaults_off"),
+            literals=[parsed_dsn.public_key] if parsed_dsn is not None else [],
+        ),
         event_level=_level(raw["event_level"], "event_level", level_names),
         breadcrumb_level=_level(raw["breadcrumb_level"], "breadcrumb_level", level_names),
     )

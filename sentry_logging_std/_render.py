@@ -1,9 +1,10 @@
 """The renderer: record-like data -> a type-stable ECS document -> one JSON line.
 
-Front doors (the stdlib ``JsonFormatter``, later a loguru format function)
-take what they need from their own record type and call
-:meth:`Renderer.render` with plain keyword arguments; everything about types,
-keys, limits and encoding happens here, once for all of them.
+Front doors (the stdlib ``JsonFormatter``, loguru's ``LoguruJsonFormat``)
+take what they need from their own record type and call :meth:`Renderer.line`
+(or :meth:`Renderer.render`, with keyword arguments); everything about types,
+keys, limits and encoding happens here, once for all of them, and so does the
+validation of their shared options (:func:`build_renderer`).
 
 Every value leaves with the JSON type :mod:`._schema` gives its path:
 declared fields are converted to their declared type (or kept as a string in
@@ -35,15 +36,18 @@ from typing import Any, Callable, Optional, Union
 
 import sentry_sdk
 
-from sentry_logging_std._schema import COMPANION_SUFFIX, ECS_VERSION, Field, Schema
+from sentry_logging_std._schema import COMPANION_SUFFIX, ECS_VERSION, Field, Schema, parse_fields
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
     "ExcInfo",
     "Renderer",
+    "build_renderer",
+    "check_defaults",
     "current_scope",
     "current_trace",
     "format_exception_chain",
+    "optional_str",
     "safe_str",
     "trace_of",
 ]
@@ -538,25 +542,41 @@ def _dumps_stdlib(document: Any) -> str:
     return text
 
 
-def _pick_dumps() -> Callable[[Any], str]:
-    """orjson when it is installed (several times faster), else the json module."""
+def _encode_stdlib(document: Any) -> bytes:
+    """Compact UTF-8 JSON from the json module: the document orjson would write."""
+    return _dumps_stdlib(document).encode("utf-8")
+
+
+Encoder = Callable[[Any], bytes]
+
+
+def _pick_encoders() -> tuple[Encoder, Encoder]:
+    """(fast, safe): orjson when it is installed (several times faster), else the json module.
+
+    The fast encoder may raise TypeError (orjson: lone surrogates, which
+    UTF-8 cannot hold); the safe one replaces them first and does not.
+    """
     try:
         import orjson
     except ImportError:  # pragma: no cover - orjson is a dependency; the fallback is tested
-        return _dumps_stdlib
+        return _encode_stdlib, _encode_stdlib
     orjson_dumps = orjson.dumps
 
-    def dumps(document: Any) -> str:
-        """Compact JSON for a document of plain types (str keys, finite floats)."""
+    def safe(document: Any) -> bytes:
         try:
-            return orjson_dumps(document).decode()
+            return orjson_dumps(document)
         except TypeError:  # orjson.JSONEncodeError: lone surrogates
-            return orjson_dumps(_fix_surrogates(document)).decode()
+            return orjson_dumps(_fix_surrogates(document))
 
-    return dumps
+    return orjson_dumps, safe
 
 
-_dumps = _pick_dumps()
+_encode, _encode_safe = _pick_encoders()
+
+
+def _dumps(document: Any) -> str:
+    """Compact JSON text for a document of plain types (str keys, finite floats)."""
+    return _encode_safe(document).decode()
 
 
 # ---------------------------------------------------------------------------
@@ -588,9 +608,25 @@ _MAX_CACHED_KEYS = 4096
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 _SMALL_INT = 10**18  # ints below this in magnitude print fast and safely
 
+#: The JSON between the timestamp and the message, and after the message:
+#: ``","log":{...},"message":`` and ``,"process":{...}``.
+_Head = tuple[str, str]
+
 
 class Renderer:
-    """Turns one log record's data into one JSON line; configured once, used per record."""
+    """Turns one log record's data into one JSON line; configured once, used per record.
+
+    A line is written as text, not as one document handed to the encoder:
+    the parts that are the same on every line (``service``, ``host``,
+    ``ecs``) are encoded once, the parts that repeat for every record from
+    one call site and thread (``log``, ``process``) once per combination, and
+    only what changes per record (the message, ``error``, trace ids, declared
+    fields, ``labels``) is encoded per record. Every part is a JSON object
+    member encoded by the same encoder, so the line is exactly what encoding
+    the whole document would give, key order included (a property test
+    checks it); for a plain record this costs about half of building the
+    nested document and encoding it in one call.
+    """
 
     def __init__(
         self,
@@ -602,7 +638,7 @@ class Renderer:
         hostname: Optional[str] = None,
         max_length: int = DEFAULT_MAX_LENGTH,
         exception_formatter: Optional[Callable[[ExcInfo], str]] = None,
-        dumps: Optional[Callable[[Any], str]] = None,
+        encode: Optional[Encoder] = None,
         skip: AbstractSet[Any] = frozenset(),
     ) -> None:
         self.schema = schema
@@ -616,22 +652,19 @@ class Renderer:
             )
             if value is not None
         }
-        self._service: Optional[dict[str, str]] = service or None
         if hostname is None:
             try:
                 hostname = socket.gethostname()
             except Exception:  # pragma: no cover - no hostname on this system
                 hostname = None
-        self._host: Optional[dict[str, str]] = (
-            {"hostname": value_text(hostname, max_length)} if hostname else None
-        )
-        # Fields that are the same on every line, built once.
-        self._static: dict[str, Any] = {}
+        # Fields that are the same on every line, encoded once.
+        static: dict[str, Any] = {}
         if service:
-            self._static["service"] = service
-        if self._host is not None:
-            self._static["host"] = self._host
-        self._static["ecs"] = {"version": ECS_VERSION}
+            static["service"] = service
+        if hostname:
+            static["host"] = {"hostname": value_text(hostname, max_length)}
+        static["ecs"] = {"version": ECS_VERSION}
+        self._static = "," + _dumps(static)[1:-1]
         self._declared: dict[str, _Declared] = {
             field.name: (
                 converter_for(field, max_length),
@@ -641,13 +674,17 @@ class Renderer:
             for field in schema.declared
         }
         self._exception_formatter = exception_formatter
-        self._dumps = dumps or _dumps
+        #: The encoder tried first; on TypeError (lone surrogates) the line's
+        #: parts are encoded again with the safe one.
+        self._encode: Encoder = encode or _encode
         self._skip = frozenset(skip)
         # Label keys seen before: raw keys that had to change -> their safe
         # form, and raw keys that are labels as they are (safe, not skipped,
         # not declared), which the per-record loop recognises in one lookup.
         self._keys: dict[str, str] = {}
         self._plain_keys: set[str] = set()
+        # (level, logger, file, line, function, pid, thread) -> encoded head.
+        self._heads: dict[tuple[Any, ...], _Head] = {}
         # The second last formatted: [start, end) and its text.
         self._second: tuple[float, float, str] = (0.0, 0.0, "")
 
@@ -703,6 +740,38 @@ class Renderer:
             return value
         return value_text(value, self.max_length)
 
+    def _head(
+        self,
+        level: Any,
+        logger: Any,
+        file_name: Any,
+        line: Any,
+        function: Any,
+        pid: Any,
+        thread_name: Any,
+    ) -> _Head:
+        """The encoded ``log`` and ``process`` objects; each value checked."""
+        text = self._text
+        log: dict[str, Any] = {"level": text(level).lower(), "logger": text(logger)}
+        origin: dict[str, Any] = {}
+        if file_name is not None:
+            origin["file"] = {"name": text(file_name)}
+            if line.__class__ is int and 0 <= line <= _INT64_MAX:
+                origin["file"]["line"] = line
+        if function is not None:
+            origin["function"] = text(function)
+        if origin:
+            log["origin"] = origin
+        process: dict[str, Any] = {}
+        if pid.__class__ is int and 0 <= pid <= _INT64_MAX:
+            process["pid"] = pid
+        if thread_name is not None:
+            process["thread"] = {"name": text(thread_name)}
+        return (
+            f'","log":{_dumps(log)},"message":',
+            f',"process":{_dumps(process)}' if process else "",
+        )
+
     def _error(self, exc_info: Any, stack_info: Any, key: Any) -> Optional[dict[str, str]]:
         limit = self.max_length
         error: dict[str, str] = {}
@@ -732,8 +801,33 @@ class Renderer:
             error["stack_trace"] = cut_middle(stack, limit)
         return error or None
 
-    def _labels(self, document: dict[str, Any], pairs: Iterable[tuple[Any, Any]]) -> None:
-        """Declared fields into the document, everything else into labels, as strings."""
+    def _tail(
+        self,
+        exc_info: Any,
+        stack_info: Any,
+        cache_key: Any,
+        trace: Optional[Trace],
+        event_id: Optional[str],
+    ) -> dict[str, Any]:
+        """The ``error``, ``trace``, ``span``, ``transaction`` and ``sentry`` members."""
+        document: dict[str, Any] = {}
+        if exc_info or stack_info:
+            error = self._error(exc_info, stack_info, cache_key)
+            if error is not None:
+                document["error"] = error
+        if trace is not None:
+            document["trace"] = {"id": trace[0]}
+            document["span"] = {"id": trace[1]}
+            if trace[2] is not None:
+                document["transaction"] = {"id": trace[2]}
+        if event_id is not None:
+            document["sentry"] = {"event_id": self._text(event_id)}
+        return document
+
+    def _labels(
+        self, pairs: Iterable[tuple[Any, Any]], declared: dict[str, Any]
+    ) -> Optional[dict[str, str]]:
+        """Declared fields into *declared*; everything else returned as labels, as strings."""
         limit = self.max_length
         plain = self._plain_keys
         labels: dict[str, str] = {}
@@ -749,7 +843,7 @@ class Renderer:
                     continue
                 spec = self._declared.get(key)
                 if spec is not None:
-                    self._declare(document, spec, value)
+                    self._declare(declared, spec, value)
                     continue
                 safe = self._label_key(key)
                 if safe != key:
@@ -765,8 +859,7 @@ class Renderer:
                 labels[safe] = repr(value)
             else:
                 labels[safe] = value_text(value, limit)
-        if labels:
-            document["labels"] = labels
+        return labels or None
 
     def _declare(self, document: dict[str, Any], spec: _Declared, value: Any) -> None:
         converter, path, companion = spec
@@ -841,97 +934,69 @@ class Renderer:
         trace: Optional[Trace],
         cache_key: Any,
     ) -> str:
-        """:meth:`render` with positional arguments, for front doors on the hot path."""
+        """:meth:`render` with positional arguments, for front doors on the hot path.
+
+        *extra* is (name, value) pairs, read once: an iterator will do.
+        """
         try:
-            limit = self.max_length
-            if (
-                level.__class__ is str
-                and logger.__class__ is str
-                and file_name.__class__ is str
-                and function.__class__ is str
-                and line.__class__ is int
-                and 0 <= line <= _INT64_MAX
-                and pid.__class__ is int
-                and 0 <= pid <= _INT64_MAX
-                and thread_name.__class__ is str
-            ):
-                # What every record logging made has: one literal, no checks.
-                window = self._second
-                if created.__class__ is float and window[0] <= created < window[1]:
-                    stamp = window[2] + _MILLIS[int((created - window[0]) * 1000)]
-                else:
-                    stamp = self._timestamp(created)
-                document: dict[str, Any] = {
-                    "@timestamp": stamp,
-                    "log": {
-                        "level": level.lower(),
-                        "logger": logger,
-                        "origin": {"file": {"name": file_name, "line": line}, "function": function},
-                    },
-                    "message": message
-                    if message.__class__ is str and len(message) <= limit
-                    else self._text(message),
-                    "process": {"pid": pid, "thread": {"name": thread_name}},
-                }
+            window = self._second
+            if created.__class__ is float and window[0] <= created < window[1]:
+                stamp = window[2] + _MILLIS[int((created - window[0]) * 1000)]
             else:
-                document = self._fixed(
-                    created, level, logger, message, file_name, line, function, pid, thread_name
-                )
-            if exc_info or stack_info:
-                error = self._error(exc_info, stack_info, cache_key)
-                if error is not None:
-                    document["error"] = error
-            if trace is not None:
-                document["trace"] = {"id": trace[0]}
-                document["span"] = {"id": trace[1]}
-                if trace[2] is not None:
-                    document["transaction"] = {"id": trace[2]}
-            if event_id is not None:
-                document["sentry"] = {"event_id": self._text(event_id)}
-            document.update(self._static)
+                stamp = self._timestamp(created)
+            # Values that compare equal share a head (1 and True as a line
+            # number both give 1): a line may differ in such a value's
+            # spelling, never in a type.
+            key = (level, logger, file_name, line, function, pid, thread_name)
+            heads = self._heads
+            try:
+                head = heads.get(key)
+            except TypeError:  # an unhashable value: not cached
+                head = self._head(*key)
+            if head is None:
+                head = self._head(*key)
+                if len(heads) >= _MAX_CACHED_KEYS:
+                    heads.clear()
+                heads[key] = head
+            if message.__class__ is not str or len(message) > self.max_length:
+                message = self._text(message)
+            tail = (
+                self._tail(exc_info, stack_info, cache_key, trace, event_id)
+                if exc_info or stack_info or trace is not None or event_id is not None
+                else None
+            )
+            declared: Optional[dict[str, Any]] = None
+            labels = None
             if extra is not None:
-                self._labels(document, extra)
-            return self._dumps(document)
+                declared = {}
+                labels = self._labels(extra, declared)
+            try:
+                encode = self._encode
+                text = encode(message).decode()
+                before = "," + encode(tail).decode()[1:-1] if tail else ""
+                after = "," + encode(declared).decode()[1:-1] if declared else ""
+                if labels is not None:
+                    after += ',"labels":' + encode(labels).decode()
+            except TypeError:  # lone surrogates (orjson): the safe encoder replaces them
+                text, before, after = self._members(_encode_safe, message, tail, declared, labels)
+            return f'{{"@timestamp":"{stamp}{head[0]}{text}{head[1]}{before}{self._static}{after}}}'
         except Exception as exc:
             return self.fallback_line(created, level, logger, message, exc)
 
-    def _fixed(
-        self,
-        created: Any,
-        level: Any,
-        logger: Any,
-        message: Any,
-        file_name: Any,
-        line: Any,
-        function: Any,
-        pid: Any,
-        thread_name: Any,
-    ) -> dict[str, Any]:
-        """The fixed fields of a record with missing or odd values: each one checked."""
-        text = self._text
-        log: dict[str, Any] = {"level": text(level).lower(), "logger": text(logger)}
-        origin: dict[str, Any] = {}
-        if file_name is not None:
-            origin["file"] = {"name": text(file_name)}
-            if line.__class__ is int and 0 <= line <= _INT64_MAX:
-                origin["file"]["line"] = line
-        if function is not None:
-            origin["function"] = text(function)
-        if origin:
-            log["origin"] = origin
-        document: dict[str, Any] = {
-            "@timestamp": self._timestamp(created),
-            "log": log,
-            "message": text(message),
-        }
-        process: dict[str, Any] = {}
-        if pid.__class__ is int and 0 <= pid <= _INT64_MAX:
-            process["pid"] = pid
-        if thread_name is not None:
-            process["thread"] = {"name": text(thread_name)}
-        if process:
-            document["process"] = process
-        return document
+    @staticmethod
+    def _members(
+        encode: Encoder,
+        message: str,
+        tail: Optional[dict[str, Any]],
+        declared: Optional[dict[str, Any]],
+        labels: Optional[dict[str, str]],
+    ) -> tuple[str, str, str]:
+        """The encoded message, the members before the static ones, and those after."""
+        before = "," + encode(tail).decode()[1:-1] if tail else ""
+        after = "," + encode(declared).decode()[1:-1] if declared else ""
+        if labels is not None:
+            after += ',"labels":' + encode(labels).decode()
+        return encode(message).decode(), before, after
 
     def fallback_line(
         self, created: Any, level: Any, logger: Any, message: Any, problem: Any
@@ -954,8 +1019,72 @@ class Renderer:
             return '{"message":"sentry-logging-std: this record could not be formatted"}'
 
 
-def _convert(converter: Converter, value: Any) -> Any:
-    try:
-        return converter(value)
-    except Exception:
+# ---------------------------------------------------------------------------
+# Options: validated once, the same way for every front door.
+
+
+def optional_str(name: str, value: object) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
+
+
+def _max_length(value: object) -> int:
+    if value is None:
+        return DEFAULT_MAX_LENGTH
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"max_length must be an integer, got {value!r}") from None
+    elif isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_length must be an integer, got {type(value).__name__}")
+    assert isinstance(value, int)
+    if value < MIN_MAX_LENGTH:
+        raise ValueError(f"max_length must be at least {MIN_MAX_LENGTH}, got {value}")
+    return value
+
+
+def check_defaults(
+    defaults: object, reserved: AbstractSet[str] = frozenset(), what: str = ""
+) -> Optional[dict[str, Any]]:
+    """The ``defaults`` option: a mapping of extra names (str, not in *reserved*) to values.
+
+    *what* says what the reserved names are, for the error message.
+    """
+    if defaults is None:
         return None
+    if not isinstance(defaults, Mapping):
+        raise TypeError(f"defaults must be a mapping, got {type(defaults).__name__}")
+    for key in defaults:
+        if not isinstance(key, str) or key in reserved:
+            why = f"not a string, or {what}" if what else "not a string"
+            raise ValueError(f"defaults: {key!r} cannot be an extra ({why})")
+    return dict(defaults) or None
+
+
+def build_renderer(
+    *,
+    service_name: object = None,
+    service_environment: object = None,
+    service_version: object = None,
+    hostname: object = None,
+    fields: object = None,
+    max_length: object = None,
+    exception_formatter: Optional[Callable[[ExcInfo], str]] = None,
+    skip: AbstractSet[Any] = frozenset(),
+) -> Renderer:
+    """Validate the options every JSON front door takes and build its renderer.
+
+    Raises TypeError or ValueError naming the option; nothing is checked per record.
+    """
+    return Renderer(
+        schema=Schema(parse_fields(fields, "fields")),
+        service_name=optional_str("service_name", service_name),
+        service_environment=optional_str("service_environment", service_environment),
+        service_version=optional_str("service_version", service_version),
+        hostname=optional_str("hostname", hostname),
+        max_length=_max_length(max_length),
+        exception_formatter=exception_formatter,
+        skip=skip,
+    )

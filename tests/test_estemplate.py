@@ -13,7 +13,7 @@ import pytest
 
 from sentry_logging_std import JsonFormatter
 from sentry_logging_std._estemplate import add_arguments, build_template, run
-from tests.test_type_stability import es_errors, strict_loads
+from tests.type_checks import es_errors, strict_loads
 
 
 def _template(*argv: str) -> dict[str, Any]:

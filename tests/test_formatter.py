@@ -23,7 +23,7 @@ import sentry_sdk
 from sentry_logging_std import JsonFormatter
 from sentry_logging_std import _render as render_module
 from tests.conftest import MakeHandler
-from tests.test_type_stability import strict_loads
+from tests.type_checks import strict_loads
 
 
 def make_record(
@@ -628,7 +628,7 @@ def test_stdlib_json_encoder_writes_the_same_document() -> None:
     record = make_record("m\u00e9 \udc80", extra={"a": 1.5, "b": [1, {"c": None}]})
     fast = JsonFormatter()
     slow = JsonFormatter()
-    slow._renderer._dumps = render_module._dumps_stdlib
+    slow._renderer._encode = render_module._encode_stdlib
     assert strict_loads(fast.format(record)) == strict_loads(slow.format(record))
 
 
