@@ -1,5 +1,8 @@
 """The README's demo: logging configured with dictConfig, one chained exception to Sentry.
 
+The same records are written as JSON lines (JsonFormatter) on stdout; the
+error's line names the Sentry event it became.
+
 With SENTRY_DSN set, the event goes to that server and the demo prints its id.
 Without it, the demo shows the event it would have sent, captured in-process.
 """
@@ -63,9 +66,19 @@ def main() -> int:
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+            "formatters": {
+                "json": {
+                    "()": "sentry_logging_std.JsonFormatter",
+                    "service_name": "orders",
+                    "fields": {"order_id": "long"},
+                }
+            },
             "handlers": {
-                "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+                "console": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "stream": "ext://sys.stdout",
+                },
                 "sentry": sentry_options,
             },
             "root": {"handlers": ["console", "sentry"], "level": "INFO"},
@@ -107,6 +120,10 @@ def main() -> int:
         "environment": event["environment"],
         "release": event["release"],
     }
+    print(
+        "\nAbove, the JSON log lines (JsonFormatter); the error's line carries "
+        f"sentry.event_id {event['event_id']}, the id of this event."
+    )
     print("\nNo SENTRY_DSN set: this is the event that would have been sent:\n")
     print(json.dumps(summary, indent=2, default=str))
     print("\nSet SENTRY_DSN=https://<key>@<host>/<project> and run again to send it;")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import os
@@ -211,6 +212,10 @@ def test_demo_sends_to_the_dsn_and_prints_the_event_id(bugsink: Bugsink) -> None
     data = bugsink.event(event_id)
     assert [v["type"] for v in data["exception"]["values"]] == ["LookupError", "RuntimeError"]
     assert data["logentry"]["message"] == "order %s failed"
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    (error_line,) = [line for line in lines if line["log"]["level"] == "error"]
+    assert error_line["sentry"]["event_id"] == event_id  # the log line names its Sentry event
+    assert error_line["order_id"] == 7
 
 
 def test_demo_without_a_dsn_shows_the_event() -> None:
