@@ -13,10 +13,9 @@ from sentry_logging_std._link import sentry_event_id
 from sentry_logging_std._render import (
     build_renderer,
     check_defaults,
-    current_scope,
+    current_trace,
     optional_str,
     safe_str,
-    trace_of,
 )
 from sentry_logging_std._schema import RECORD_ATTRIBUTES
 
@@ -147,11 +146,7 @@ class JsonFormatter(logging.Formatter):
                     event_id = sentry_event_id(record)
             except Exception:
                 event_id = None
-            try:
-                span = current_scope().span
-                trace = None if span is None else trace_of(span)
-            except Exception:
-                trace = None
+            trace = current_trace()
             attributes = record.__dict__
             extra: Optional[Iterable[tuple[str, Any]]] = None
             if len(attributes) > _COUNT:

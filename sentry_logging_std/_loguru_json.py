@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from sentry_logging_std._client import INITIALIZER
-from sentry_logging_std._render import build_renderer, check_defaults, current_scope, trace_of
+from sentry_logging_std._render import build_renderer, check_defaults, current_trace
 
 __all__ = ["LoguruJsonFormat"]
 
@@ -96,11 +96,7 @@ class LoguruJsonFormat:
                         event_id = sinks.loguru_event_id(record)
             except Exception:
                 event_id = None
-            try:
-                span = current_scope().span
-                trace = None if span is None else trace_of(span)
-            except Exception:
-                trace = None
+            trace = current_trace()
             exception = record["exception"]
             exc_info = None
             if exception is not None:

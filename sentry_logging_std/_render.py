@@ -495,9 +495,9 @@ def current_trace() -> Optional[Trace]:
     """(trace id, span id, transaction id) of the active Sentry span, or None."""
     try:
         span = current_scope().span
+        return None if span is None else trace_of(span)
     except Exception:
         return None
-    return None if span is None else trace_of(span)
 
 
 def trace_of(span: Any) -> Optional[Trace]:
