@@ -276,16 +276,27 @@ class BackgroundTransport(Transport):
             if self._stopped:
                 self._sender.count("dropped_after_close")
                 return
-            if len(self._queue) >= self._queue_size:
-                self._queue.popleft()
-                self._sender.count("dropped_queue_full")
-            self._queue.append(envelope)
             if self._worker is None:
-                self._worker = threading.Thread(
+                worker = threading.Thread(
                     target=self._run, name="sentry-logging-std.transport", daemon=True
                 )
-                self._worker.start()
-            self._condition.notify_all()
+                try:
+                    worker.start()
+                except RuntimeError:
+                    # The interpreter is shutting down and starts no new
+                    # threads (Python 3.12+): send from this thread instead.
+                    pass
+                else:
+                    self._worker = worker
+            inline = self._worker is None
+            if not inline:
+                if len(self._queue) >= self._queue_size:
+                    self._queue.popleft()
+                    self._sender.count("dropped_queue_full")
+                self._queue.append(envelope)
+                self._condition.notify_all()
+        if inline:
+            self._sender.send(envelope)
 
     def _run(self) -> None:
         while True:

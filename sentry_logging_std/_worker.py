@@ -49,19 +49,31 @@ class CaptureWorker:
         self._counts: collections.Counter[str] = collections.Counter()
 
     def submit(self, job: Job, max_pending: int, exit_timeout: float) -> None:
-        """Queue *job*; never blocks. The oldest job goes if *max_pending* are waiting."""
+        """Queue *job*; never blocks. The oldest job goes if *max_pending* are waiting.
+
+        If no thread can be started (the interpreter is shutting down, which
+        Python 3.12+ refuses new threads for), the job runs here and now.
+        """
         with self._condition:
             self.max_pending = max_pending
             self.exit_timeout = max(self.exit_timeout, exit_timeout)
-            if len(self._jobs) >= max_pending:
-                self._jobs.popleft()
-                self._counts["dropped_capture_queue_full"] += 1
-            self._jobs.append(job)
-            if self._thread is None:
-                self._start()
-            self._condition.notify()
+            if self._thread is None and not self._start():
+                inline = True
+            else:
+                inline = False
+                if len(self._jobs) >= max_pending:
+                    self._jobs.popleft()
+                    self._counts["dropped_capture_queue_full"] += 1
+                self._jobs.append(job)
+                self._condition.notify()
+        if inline:
+            try:
+                job()
+            except Exception:
+                self._counts["capture_errors"] += 1
+                diagnostics.exception("sentry-logging-std: building an event failed")
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
         if not self._exit_hook_registered:
             # Registered after sentry_sdk.init (a job needs a client), so it
             # runs before sentry-sdk's own exit hook closes that client.
@@ -71,13 +83,18 @@ class CaptureWorker:
         # integration would otherwise hand it copies of the scopes of
         # whichever request happened to start it, and every job would carry
         # that request's data. Each job brings its own scope snapshot.
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=contextvars.Context().run,
             args=(self._run,),
             name="sentry-logging-std.capture",
             daemon=True,
         )
-        self._thread.start()
+        try:
+            thread.start()
+        except RuntimeError:
+            return False
+        self._thread = thread
+        return True
 
     def _run(self) -> None:
         while True:

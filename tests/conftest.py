@@ -48,6 +48,9 @@ class CapturingTransport(Transport):
 
 def reset_sentry() -> None:
     """Put sentry-sdk and the initialiser back to "never started"."""
+    # Capture jobs still queued by the last test belong to its client: let
+    # them run against it, not against the next test's.
+    WORKER.flush(10)
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=0)
