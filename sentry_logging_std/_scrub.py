@@ -73,6 +73,13 @@ _KEY_VALUE = re.compile(
 #: Named default patterns; each can be turned off with ``scrub_defaults_off``.
 DEFAULT_PATTERNS = ("credit_card", "credentials_header", "url_password", "key_value")
 
+#: Cheap first look: a string none of the default patterns could match is left alone.
+_TRIGGER = re.compile(
+    r"bearer|basic|token|digest|://|pass|pwd|secret|api[_-]?key|\d[ -]?\d[ -]?\d[ -]?\d",
+    re.IGNORECASE,
+)
+_KEY_CACHE_SIZE = 4096
+
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _MAX_DEPTH = 20
@@ -125,13 +132,16 @@ class ScrubPolicy:
             self._substitutions.append((_KEY_VALUE, lambda m: f"{m.group(1)}{MARKER}"))
         if "credit_card" not in off:
             self._substitutions.append((_CARD, _scrub_card))
+        self._user_patterns = False
         for pattern in patterns:
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"scrub_patterns: {pattern!r} is not a regex: {exc}") from None
             self._substitutions.append((compiled, MARKER))
+            self._user_patterns = True
         self._literals = tuple(lit for lit in literals if lit and len(lit) >= 4)
+        self._keys_seen: dict[str, bool] = {}
         #: Events whose before_send raised (sent scrubbed, unchanged by it),
         #: or that could not be scrubbed (not sent: a secret must not leave).
         self.counts: collections.Counter[str] = collections.Counter()
@@ -141,19 +151,30 @@ class ScrubPolicy:
         return "_".join(p for p in _SPLIT.split(_CAMEL.sub(r"\1_\2", key).lower()) if p)
 
     def secret_key(self, key: object) -> bool:
-        """Whether values under *key* are secret."""
+        """Whether values under *key* are secret (answers are remembered per key)."""
         if not isinstance(key, str):
             return False
+        known = self._keys_seen.get(key)
+        if known is not None:
+            return known
         normal = self._normal(key)
-        if normal in self._words or normal.replace("_", "") in self._compact:
-            return True
-        return any(part in self._words for part in normal.split("_"))
+        secret = (
+            normal in self._words
+            or normal.replace("_", "") in self._compact
+            or any(part in self._words for part in normal.split("_"))
+        )
+        if len(self._keys_seen) >= _KEY_CACHE_SIZE:
+            self._keys_seen.clear()
+        self._keys_seen[key] = secret
+        return secret
 
     def text(self, value: str) -> str:
         """*value* with every secret the patterns find replaced."""
         for literal in self._literals:
             if literal in value:
                 value = value.replace(literal, MARKER)
+        if not self._user_patterns and _TRIGGER.search(value) is None:
+            return value
         for pattern, replacement in self._substitutions:
             value = pattern.sub(replacement, value)
         return value
