@@ -18,6 +18,7 @@ from typing import Any
 
 class EnvelopeServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # many forked children may send at once
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
