@@ -17,6 +17,7 @@ import argparse
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -136,6 +137,12 @@ def main() -> None:
         help="sys.setswitchinterval(SECONDS) first: how long a thread waiting for the GIL waits "
         "while the capture worker holds it (Python's default is 0.005)",
     )
+    parser.add_argument(
+        "--spool",
+        action="store_true",
+        help="also compare SentryHandler with spool_dir (a temporary directory; the "
+        "transport's thread writes and fsyncs every envelope) to SentryHandler without",
+    )
     args = parser.parse_args()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -175,6 +182,9 @@ def main() -> None:
         print("\nthe server black-holed (accepts, never answers)")
         compare("logger.exception", ours_blackholed, sdk_blackholed, op_exception, calls, rounds)
 
+    if args.spool:
+        spool_comparison(operations, calls, rounds)
+
     def no_dsn() -> logging.Logger:
         return setup_handler()
 
@@ -187,6 +197,26 @@ def main() -> None:
         mine, bare = statistics.median(a), statistics.median(b)
         print(f"{name:<30} {mine:9.2f} us {bare:9.2f} us   extra {mine - bare:5.2f} us")
     reset()
+
+
+def spool_comparison(
+    operations: tuple[tuple[str, Callable[[logging.Logger, int], None]], ...],
+    calls: int,
+    rounds: int,
+) -> None:
+    """The caller's cost with a spool (no DSN: every envelope is written) vs without."""
+    with tempfile.TemporaryDirectory() as directory:
+
+        def spooled() -> logging.Logger:
+            return setup_handler(spool_dir=directory, flood_limit=0)
+
+        def plain() -> logging.Logger:
+            return setup_handler(dsn=DSN, transport=DropTransport(), flood_limit=0)
+
+        print(f"\n{'with spool_dir':<30} {'spool_dir':>19}   {'no spool':>19}")
+        for name, op in operations:
+            compare(name, spooled, plain, op, calls, rounds)
+        reset()
 
 
 if __name__ == "__main__":

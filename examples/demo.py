@@ -3,8 +3,10 @@
 The same records are written as JSON lines (JsonFormatter) on stdout; the
 error's line names the Sentry event it became.
 
-With SENTRY_DSN set, the event goes to that server and the demo prints its id.
-Without it, the demo shows the event it would have sent, captured in-process.
+Without SENTRY_DSN the event is built as it would be sent and written to a spool
+in the working directory (./.sentry-spool, or $SENTRY_SPOOL_DIR); the demo shows
+it and the one command that delivers it later. With SENTRY_DSN set, the event
+goes to that server, and so does whatever waited in the spool.
 """
 
 from __future__ import annotations
@@ -16,24 +18,17 @@ import os
 import sys
 from typing import Any
 
-import sentry_sdk
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
-
 from sentry_logging_std import SentryHandler
 
+SPOOL_DIR = os.environ.get("SENTRY_SPOOL_DIR") or ".sentry-spool"
 
-class ShowTransport(Transport):
-    """Keeps events in memory, so the demo can show them without a server."""
+#: The events as they leave the process (after scrubbing), for the demo to show.
+built: list[dict[str, Any]] = []
 
-    def __init__(self) -> None:
-        super().__init__({"dsn": None})
-        self.events: list[dict[str, Any]] = []
 
-    def capture_envelope(self, envelope: Envelope) -> None:
-        event = envelope.get_event()
-        if event is not None:
-            self.events.append(dict(event))
+def keep_a_copy(event: Any, hint: Any) -> Any:
+    built.append(dict(event))
+    return event
 
 
 def place_order(order_id: int) -> None:
@@ -47,7 +42,6 @@ def place_order(order_id: int) -> None:
 
 def main() -> int:
     dsn = os.environ.get("SENTRY_DSN")
-    shown = ShowTransport()
     sentry_options: dict[str, Any] = {
         "class": "sentry_logging_std.SentryHandler",
         "level": "INFO",
@@ -55,13 +49,12 @@ def main() -> int:
         "release": "orders@1.4.2",
         "tags": {"service": "orders"},
         "tag_keys": ["order_id"],
+        # Events that cannot be delivered now wait here; with no DSN, all of them do.
+        "spool_dir": SPOOL_DIR,
+        "before_send": keep_a_copy,
     }
     if dsn:
         sentry_options["dsn"] = dsn
-    else:
-        # No server: a DSN that is never contacted, and a transport that keeps the event.
-        sentry_options["dsn"] = "https://demo@sentry.invalid/1"
-        sentry_options["transport"] = shown
     logging.config.dictConfig(
         {
             "version": 1,
@@ -93,6 +86,7 @@ def main() -> int:
 
     (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, SentryHandler)]
     handler.flush()
+    spool = os.path.abspath(SPOOL_DIR)
     if dsn:
         stats = handler.stats()
         if stats.get("sent"):
@@ -100,10 +94,15 @@ def main() -> int:
                 f"\nSent to {handler.options.dsn.netloc if handler.options.dsn else '?'}: "
                 f"event id {handler.last_event_id}"
             )
+            if stats["sent"] > 1:
+                print(f"Also delivered {stats['sent'] - 1} event(s) that waited in {spool}.")
             return 0
-        print(f"\nThe event was not delivered: {stats} (run with debug for the reason)")
+        print(
+            f"\nThe event was not delivered yet: {stats} (run with debug for the reason);"
+            f"\nit waits in {spool} and goes out on the next run."
+        )
         return 1
-    (event,) = shown.events
+    (event,) = built
     summary = {
         "event_id": event["event_id"],
         "level": event["level"],
@@ -126,9 +125,14 @@ def main() -> int:
     )
     print("\nNo SENTRY_DSN set: this is the event that would have been sent:\n")
     print(json.dumps(summary, indent=2, default=str))
-    print("\nSet SENTRY_DSN=https://<key>@<host>/<project> and run again to send it;")
-    print("`python -m sentry_logging_std check` tests a DSN.")
-    sentry_sdk.flush()
+    waiting = handler.stats().get("spool_waiting", 0)
+    print(f"\nIt waits in {spool} ({waiting} event(s) there now). To deliver them:")
+    print(
+        "  SENTRY_DSN=https://<key>@<host>/<project> .venv/bin/python -m sentry_logging_std "
+        f"spool send --dir {spool}"
+    )
+    print("(or run ./scripts/demo again with SENTRY_DSN set; `python -m sentry_logging_std check`")
+    print("tests a DSN).")
     return 0
 
 

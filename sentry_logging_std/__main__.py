@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Optional
 
-from sentry_logging_std import _check, _estemplate
+from sentry_logging_std import _check, _estemplate, _spool_cli
 
 __all__ = ["main"]
 
@@ -34,6 +34,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     _estemplate.add_arguments(template)
     template.set_defaults(run=_estemplate.run)
+    spool = commands.add_parser(
+        "spool",
+        help="look at, deliver or empty a spool directory (spool_dir)",
+        description="Events that could not be delivered wait in the spool directory. "
+        "`status` shows what waits, `send` delivers it (exit 0; 3 refused key, 4 server "
+        "error, 5 unreachable: what did not go stays), `purge` removes it all.",
+    )
+    _spool_cli.add_arguments(spool)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

@@ -7,11 +7,20 @@ Every lock of this package is created through :class:`ForkSafeLock`, which
 the child replaces with a fresh one right after the fork (gunicorn --preload,
 multiprocessing's fork start method, celery prefork).
 
+The interpreter's own per-module import locks are not renewed after fork.
+A package thread that imports a module at the moment of a fork leaves that
+module's lock held in the child, and the child's next import of it waits
+forever. The sending thread's first connection imports the ``idna`` codec
+(``socket.getaddrinfo`` encodes the host name with it), so that codec is
+loaded here, on the importing thread, before any thread of this package
+starts.
+
 Leaf module: imports nothing from the package.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import threading
 import weakref
@@ -19,6 +28,9 @@ from types import TracebackType
 from typing import Callable, Optional
 
 __all__ = ["ForkSafeLock", "after_fork_in_child"]
+
+# Loaded now, not lazily by a sending thread: see the module's docstring.
+codecs.lookup("idna")
 
 _locks: weakref.WeakSet[ForkSafeLock] = weakref.WeakSet()
 

@@ -46,6 +46,9 @@ DEFAULTS: Mapping[str, Any] = {
     "transport": "background",
     "transport_timeout": 5.0,
     "queue_size": 1000,
+    "spool_dir": None,
+    "spool_max_bytes": 50 * 1024 * 1024,
+    "spool_max_files": 1000,
     "flood_limit": 20,
     "flood_window": 60.0,
     "tags": None,
@@ -63,6 +66,9 @@ _ENV_FALLBACKS = {
     "release": "SENTRY_RELEASE",
 }
 
+#: The scheme of the stand-in DSN of a spool without a server (see ``_spool_only_dsn``).
+SPOOL_ONLY_SCHEME = "spool"
+
 _PROJECT_ID = re.compile(r"^[0-9]+$")
 
 
@@ -77,6 +83,11 @@ class Dsn:
     path_prefix: str
     project_id: str
     raw: str = field(repr=False)
+
+    @property
+    def spool_only(self) -> bool:
+        """True for the stand-in of a configuration with a spool and no server."""
+        return self.scheme == SPOOL_ONLY_SCHEME
 
     @property
     def netloc(self) -> str:
@@ -146,6 +157,9 @@ class Options:
     transport: Union[str, Any]
     transport_timeout: float
     queue_size: int
+    spool_dir: Optional[str]
+    spool_max_bytes: int
+    spool_max_files: int
     flood_limit: int
     flood_window: float
     tags: Mapping[str, str]
@@ -159,7 +173,7 @@ class Options:
         from sentry_logging_std._transport import make_transport
 
         kwargs: dict[str, Any] = {
-            "dsn": self.dsn.raw if self.dsn is not None else None,
+            "dsn": self.dsn.raw if self.dsn is not None and not self.dsn.spool_only else None,
             "environment": self.environment,
             "release": self.release,
             "sample_rate": self.sample_rate,
@@ -227,6 +241,15 @@ def parse_options(
 
     dsn = raw["dsn"]
     parsed_dsn = parse_dsn(dsn) if dsn else None
+    spool_dir = _spool_dir(raw["spool_dir"])
+    transport = _transport(raw["transport"])
+    if spool_dir is not None and not isinstance(transport, str):
+        raise ValueError(
+            "spool_dir: works with transport 'background' or 'sync', not with a transport "
+            "of your own"
+        )
+    if parsed_dsn is None and spool_dir is not None:
+        parsed_dsn = _spool_only_dsn(spool_dir)
     tags = _tags(raw["tags"])
     return Options(
         dsn=parsed_dsn,
@@ -247,9 +270,12 @@ def parse_options(
         max_breadcrumbs=_int(raw["max_breadcrumbs"], "max_breadcrumbs", minimum=0),
         shutdown_timeout=_positive(raw["shutdown_timeout"], "shutdown_timeout"),
         capture=_choice(raw["capture"], "capture", CAPTURE_MODES),
-        transport=_transport(raw["transport"]),
+        transport=transport,
         transport_timeout=_positive(raw["transport_timeout"], "transport_timeout"),
         queue_size=_int(raw["queue_size"], "queue_size", minimum=1),
+        spool_dir=spool_dir,
+        spool_max_bytes=_int(raw["spool_max_bytes"], "spool_max_bytes", minimum=1024),
+        spool_max_files=_int(raw["spool_max_files"], "spool_max_files", minimum=1),
         flood_limit=_int(raw["flood_limit"], "flood_limit", minimum=0),
         flood_window=_positive(raw["flood_window"], "flood_window"),
         tags=tags,
@@ -258,10 +284,44 @@ def parse_options(
             keys=_str_list(raw["scrub_keys"], "scrub_keys"),
             patterns=_str_list(raw["scrub_patterns"], "scrub_patterns"),
             defaults_off=_str_list(raw["scrub_defaults_off"], "scrub_defaults_off"),
-            literals=[parsed_dsn.public_key] if parsed_dsn is not None else [],
+            literals=[parsed_dsn.public_key] if parsed_dsn and parsed_dsn.public_key else [],
         ),
         event_level=_level(raw["event_level"], "event_level", level_names),
         breadcrumb_level=_level(raw["breadcrumb_level"], "breadcrumb_level", level_names),
+    )
+
+
+def _spool_dir(value: Any) -> Optional[str]:
+    """The spool directory, created and proven writable now, or None."""
+    from sentry_logging_std._spool import Spool
+
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"spool_dir: expected a directory path, got {type(value).__name__}")
+    path = os.path.abspath(os.fspath(value))
+    try:
+        Spool(path).create()
+    except OSError as exc:
+        raise ValueError(f"spool_dir: cannot use {path!r} as a spool: {exc}") from None
+    return path
+
+
+def _spool_only_dsn(spool_dir: str) -> Dsn:
+    """A stand-in DSN for a spool without a server: events are built and kept on disk.
+
+    The client is started as for a DSN; its transport writes to the spool and
+    sends nothing. ``python -m sentry_logging_std spool send`` (or a handler
+    with a DSN and the same ``spool_dir``) delivers them later.
+    """
+    return Dsn(
+        scheme=SPOOL_ONLY_SCHEME,
+        public_key="",
+        host=spool_dir,
+        port=None,
+        path_prefix="",
+        project_id="",
+        raw="",
     )
 
 

@@ -7,6 +7,11 @@ Two transports, both ``sentry_sdk.transport.Transport`` subclasses:
   network. The worker starts lazily and is recreated after ``fork``.
 - :class:`SyncTransport` sends on the calling thread and gives up after
   ``transport_timeout`` seconds.
+- :class:`SpoolTransport` (with ``spool_dir``) writes every envelope to a
+  durable spool (``_spool``) before sending it, keeps what could not be
+  delivered (unreachable, timeout, 5xx, 429) and resends it with capped
+  exponential backoff, in this process or after a restart. Without a DSN it
+  only writes, for ``python -m sentry_logging_std spool send`` to deliver.
 
 Both honour rate limits per data category (a server that refuses transactions
 for a day must not stop error events), count what they could not deliver and
@@ -20,25 +25,38 @@ import collections
 import gzip
 import http.client
 import logging
+import os
+import random
 import socket
 import ssl
 import threading
 import time
 import weakref
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from sentry_logging_std._forksafe import ForkSafeLock, after_fork_in_child
+from sentry_logging_std._spool import Spool
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Dsn, Options
 
-__all__ = ["BackgroundTransport", "SendResult", "SyncTransport", "make_transport", "send_envelope"]
+__all__ = [
+    "BackgroundTransport",
+    "SendResult",
+    "SpoolTransport",
+    "SyncTransport",
+    "make_transport",
+    "prepare_stored",
+    "retryable",
+    "send_envelope",
+]
 
 #: sentry-sdk prints this logger's records to stderr when ``debug=True``; the
 #: handler never turns its records into events (see ``_handler.IGNORED_LOGGERS``).
@@ -162,8 +180,36 @@ class _RateLimits:
             self._until["*"] = now + (result.retry_after or _DEFAULT_RETRY_AFTER)
 
     def blocked(self, category: str) -> bool:
+        return self.remaining(category) > 0
+
+    def remaining(self, category: str) -> float:
+        """Seconds until *category* may be sent again (0 when it may now)."""
         now = time.monotonic()
-        return self._until.get(category, 0.0) > now or self._until.get("*", 0.0) > now
+        until = max(self._until.get(category, 0.0), self._until.get("*", 0.0))
+        return max(0.0, until - now)
+
+
+#: Items of these categories are events: when rate-limited, a spool keeps them
+#: until the limit passes. Other categories (transactions, sessions, ...) are
+#: dropped and counted, as without a spool.
+EVENT_CATEGORIES = frozenset({"error", "default"})
+
+
+def retryable(result: SendResult) -> bool:
+    """Whether a failed send may succeed later unchanged: no answer, 408, 429, 5xx."""
+    return result.status is None or result.status in (408, 429) or result.status >= 500
+
+
+def prepare_stored(envelope: Envelope) -> Envelope:
+    """A stored envelope as it is sent now: no DSN of its own, ``sent_at`` now.
+
+    The server takes the key from the auth header of the DSN that sends it;
+    ``sent_at`` is what it uses to correct clock drift, so it must be the time
+    of this send, not of the first attempt.
+    """
+    headers = {k: v for k, v in envelope.headers.items() if k != "dsn"}
+    headers["sent_at"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return Envelope(headers=headers, items=envelope.items)
 
 
 class _Sender:
@@ -201,6 +247,49 @@ class _Sender:
             result.describe(),
         )
 
+    def attempt(self, envelope: Envelope) -> tuple[bool, float]:
+        """Send a stored envelope: ``(True, 0)`` when it may leave the spool
+        (delivered, or refused for good), ``(False, seconds)`` to keep it and
+        try again after at least *seconds*."""
+        wait = max(
+            (
+                self.limits.remaining(item.data_category)
+                for item in envelope.items
+                if item.data_category in EVENT_CATEGORIES
+            ),
+            default=0.0,
+        )
+        if wait > 0:
+            return False, wait
+        items = [item for item in envelope.items if not self.limits.blocked(item.data_category)]
+        dropped = len(envelope.items) - len(items)
+        if dropped:
+            self.count("dropped_rate_limited", dropped)
+        if not items:
+            return True, 0.0
+        prepared = prepare_stored(Envelope(headers=envelope.headers, items=items))
+        result = send_envelope(self.dsn, prepared.serialize(), self.timeout)
+        self.limits.update(result)
+        if result.accepted:
+            self.count("sent")
+            return True, 0.0
+        reason = _failure_reason(result)
+        if retryable(result):
+            self.count("deferred_" + reason[len("dropped_") :])
+            diagnostics.warning(
+                "sentry-logging-std: envelope to %s not delivered yet, kept in the spool: %s",
+                self.dsn.netloc,
+                result.describe(),
+            )
+            return False, result.retry_after
+        self.count(reason)
+        diagnostics.warning(
+            "sentry-logging-std: envelope to %s refused, removed from the spool: %s",
+            self.dsn.netloc,
+            result.describe(),
+        )
+        return True, 0.0
+
 
 def _failure_reason(result: SendResult) -> str:
     if result.status is None:
@@ -236,7 +325,9 @@ class SyncTransport(Transport):
         return dict(self._sender.counts)
 
 
-_BACKGROUND_TRANSPORTS: weakref.WeakSet[BackgroundTransport] = weakref.WeakSet()
+_BACKGROUND_TRANSPORTS: weakref.WeakSet[Union[BackgroundTransport, SpoolTransport]] = (
+    weakref.WeakSet()
+)
 
 
 def _after_fork_in_child() -> None:
@@ -351,6 +442,334 @@ class BackgroundTransport(Transport):
         return {**self._sender.counts, "pending": pending}
 
 
+#: Backoff after consecutive failed sends: BACKOFF_BASE * 2**n seconds, at
+#: most BACKOFF_MAX, times a random factor in [0.5, 1) so that many processes
+#: sharing a spool do not retry in step.
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 60.0
+#: How often an idle sender looks for files left by other (or earlier) processes.
+RESCAN_INTERVAL = 30.0
+
+
+class SpoolTransport(Transport):
+    """Writes every envelope to a spool first, then sends it; keeps what did not go.
+
+    ``sync=False`` (``transport="background"``): a log call queues the envelope
+    in memory and returns; the worker thread writes it to the spool and sends
+    it. ``flush`` writes whatever is still queued on the calling thread, so
+    once it returns every event logged before it is on disk. ``sync=True``: the
+    calling thread writes and sends (one attempt); later attempts are the
+    worker's. With ``dsn=None`` nothing is sent: the spool keeps everything.
+
+    On start (when there is a DSN) the worker resends what earlier processes
+    left in the spool, in the background.
+    """
+
+    def __init__(
+        self,
+        dsn: Optional[Dsn],
+        timeout: float,
+        queue_size: int,
+        spool: Spool,
+        sync: bool = False,
+    ) -> None:
+        super().__init__({"dsn": dsn.raw if dsn is not None else None})
+        self.spool = spool
+        self._dsn = dsn
+        self._sender: Optional[_Sender] = _Sender(dsn, timeout) if dsn is not None else None
+        # Counts of a spool without a server (with one, the sender counts).
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._counts_lock = ForkSafeLock()
+        # Held while claiming a file and while putting back stale claims, so a
+        # claim this process is about to send is never mistaken for a stale one.
+        self._claims_lock = ForkSafeLock()
+        self._queue_size = queue_size
+        self._sync = sync
+        self._reset_after_fork()
+        _BACKGROUND_TRANSPORTS.add(self)
+        if dsn is not None:
+            with self._condition:
+                self._ensure_worker()
+
+    def _reset_after_fork(self) -> None:
+        # In a child after fork: no worker thread, nothing queued, no claims in
+        # flight. The parent's claimed files carry the parent's pid, which is
+        # alive, so the child never takes them; unclaimed files in the spool go
+        # to whichever process claims them first.
+        self._condition = threading.Condition(threading.Lock())
+        self._queue: collections.deque[Envelope] = collections.deque()
+        self._storing = 0
+        self._own: set[str] = set()
+        self._busy: set[str] = set()
+        self._backlog = 0
+        self._worker: Optional[threading.Thread] = None
+        self._stopped = False
+        self._retry_at = 0.0
+        self._failures = 0
+        self._next_scan = 0.0
+        self.spool.reset_after_fork()
+
+    # -- the calling thread ------------------------------------------------------
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        with self._condition:
+            inline = self._stopped or self._sync or not self._ensure_worker()
+            if not inline:
+                if len(self._queue) >= self._queue_size:
+                    self._queue.popleft()
+                    self._count("dropped_queue_full")
+                self._queue.append(envelope)
+                self._condition.notify_all()
+        if inline:
+            name = self._store(envelope)
+            if name is not None and self._sync and not self._stopped:
+                self._send_if_due(name)
+
+    def _ensure_worker(self) -> bool:
+        """Start the worker if needed (call with the condition held); False if none runs."""
+        if self._worker is not None:
+            return True
+        worker = threading.Thread(target=self._run, name="sentry-logging-std.spool", daemon=True)
+        try:
+            worker.start()
+        except RuntimeError:
+            return False  # the interpreter is shutting down (Python 3.12+)
+        self._worker = worker
+        return True
+
+    def _count(self, reason: str, n: int = 1) -> None:
+        if self._sender is not None:
+            self._sender.count(reason, n)
+        else:
+            with self._counts_lock:
+                self._counts[reason] += n
+
+    def _store(self, envelope: Envelope) -> Optional[str]:
+        """Write *envelope* to the spool; if the disk refuses, send it as without a spool."""
+        headers = {k: v for k, v in envelope.headers.items() if k != "dsn"}
+        try:
+            name = self.spool.write(Envelope(headers=headers, items=envelope.items).serialize())
+        except OSError as exc:
+            self._count("spool_write_errors")
+            diagnostics.warning(
+                "sentry-logging-std: cannot write to the spool %s: %s", self.spool.directory, exc
+            )
+            if self._sender is not None:
+                self._sender.send(envelope)
+            else:
+                self._count("dropped_spool_error")
+            return None
+        if self._dsn is not None:  # without a server nothing is awaited
+            with self._condition:
+                self._own.add(name)
+                self._condition.notify_all()
+        return name
+
+    def _store_queued(self) -> None:
+        """Write every queued envelope to the spool, on the calling thread."""
+        with self._condition:
+            batch = list(self._queue)
+            self._queue.clear()
+            self._storing += len(batch)
+        try:
+            for envelope in batch:
+                self._store(envelope)
+        finally:
+            with self._condition:
+                self._storing -= len(batch)
+                self._condition.notify_all()
+
+    # -- the worker ----------------------------------------------------------------
+
+    def _due(self, now: float) -> bool:
+        """Whether the worker has sending to do now (call with the condition held)."""
+        if self._dsn is None or now < self._retry_at:
+            return False
+        return bool(self._own or self._backlog or now >= self._next_scan)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue:
+                    if self._stopped:
+                        return
+                    now = time.monotonic()
+                    if self._due(now):
+                        break
+                    wakeup: Optional[float] = None
+                    if self._dsn is not None:
+                        wakeup = self._retry_at
+                        if not (self._own or self._backlog):
+                            wakeup = max(wakeup, self._next_scan)
+                    self._condition.wait(None if wakeup is None else max(0.01, wakeup - now))
+            try:
+                self._store_queued()
+                with self._condition:
+                    due = not self._stopped and not self._queue and self._due(time.monotonic())
+                if due:
+                    self._send_round()
+            except Exception:
+                self._count("spool_internal_errors")
+                diagnostics.exception("sentry-logging-std: the spool's sender failed")
+                with self._condition:
+                    self._retry_at = time.monotonic() + BACKOFF_MAX
+
+    def _send_round(self) -> None:
+        """Send what waits in the spool, oldest first, until a send fails or new work comes."""
+        now = time.monotonic()
+        with self._condition:
+            scan = now >= self._next_scan
+            if scan:
+                self._next_scan = now + RESCAN_INTERVAL
+            known = set(self._own)
+        if scan:
+            with self._claims_lock:
+                with self._condition:
+                    busy = frozenset(self._busy)
+                self.spool.recover(busy=busy)
+        names = self.spool.waiting()
+        with self._condition:
+            # Own files no longer waiting were claimed by another process.
+            self._own -= known - set(names)
+            self._backlog = len(names)
+            self._condition.notify_all()
+        for index, name in enumerate(names):
+            with self._condition:
+                if self._stopped or self._queue:
+                    return
+            if not self._send_if_due(name):
+                with self._condition:
+                    self._backlog = len(names) - index
+                    self._condition.notify_all()
+                return
+        with self._condition:
+            self._backlog = 0
+            self._condition.notify_all()
+
+    def _send_if_due(self, name: str) -> bool:
+        """Claim, send and settle one file; False if it was kept for a later try."""
+        sender = self._sender
+        if sender is None:
+            return True
+        with self._condition:
+            if time.monotonic() < self._retry_at:
+                return False
+            entry = f"{name}@{os.getpid()}"
+            self._busy.add(entry)
+        try:
+            return self._send_claimed(sender, name)
+        finally:
+            with self._condition:
+                self._busy.discard(entry)
+                self._condition.notify_all()
+
+    def _send_claimed(self, sender: _Sender, name: str) -> bool:
+        with self._claims_lock:
+            claimed = self.spool.claim(name)
+        if claimed is None:  # another process has it
+            self._settled(name)
+            return True
+        payload = self.spool.read(claimed)
+        envelope = None
+        if payload is not None:
+            try:
+                envelope = Envelope.deserialize(payload)
+            except Exception:
+                self.spool.set_aside(claimed)
+        if envelope is None:
+            self._settled(name)
+            return True
+        done, wait = sender.attempt(envelope)
+        if done:
+            self.spool.done(claimed)
+            self._settled(name)
+            with self._condition:
+                self._failures = 0
+            return True
+        self.spool.release(claimed)
+        self._back_off(wait)
+        return False
+
+    def _settled(self, name: str) -> None:
+        with self._condition:
+            self._own.discard(name)
+            self._condition.notify_all()
+
+    def _back_off(self, at_least: float) -> None:
+        with self._condition:
+            self._failures += 1
+            delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(self._failures - 1, 16))
+            delay = max(at_least, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not secrecy
+            self._retry_at = time.monotonic() + delay
+            self._condition.notify_all()
+
+    # -- flush, close, counts ----------------------------------------------------
+
+    def flush(
+        self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
+    ) -> None:
+        """Write what is queued to the spool, then wait (at most *timeout* in all)
+        for what this process can send now.
+
+        Returns early when the server is in backoff: what waits is on disk and
+        is resent later, by this process or the next.
+        """
+        deadline = time.monotonic() + timeout
+        self._store_queued()
+        with self._condition:
+            pending = self._storing + len(self._own)
+            if pending and callback is not None and self._dsn is not None:
+                callback(pending, timeout)
+            while self._storing or (
+                self._dsn is not None
+                and self._worker is not None
+                and (self._own or self._busy or self._backlog)
+                and time.monotonic() >= self._retry_at
+            ):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    diagnostics.warning(
+                        "sentry-logging-std: %d envelope(s) not sent after %gs flush; "
+                        "they wait in the spool %s",
+                        len(self._own),
+                        timeout,
+                        self.spool.directory,
+                    )
+                    return
+                self._condition.wait(remaining)
+
+    def kill(self) -> None:
+        """Stop sending; what is queued is written to the spool, for the next start."""
+        with self._condition:
+            self._stopped = True
+            self._condition.notify_all()
+        self._store_queued()
+        with self._condition:
+            kept = len(self._own) if self._dsn is not None else 0
+            self._own.clear()
+        if kept:
+            self._count("spool_kept_at_exit", kept)
+            diagnostics.warning(
+                "sentry-logging-std: %d envelope(s) not delivered before close wait in the "
+                "spool %s and are sent on the next start",
+                kept,
+                self.spool.directory,
+            )
+
+    def stats(self) -> dict[str, Any]:
+        with self._condition:
+            pending = len(self._queue) + self._storing + len(self._busy)
+        if self._sender is not None:
+            with self._sender._counts_lock:
+                sent = dict(self._sender.counts)
+        else:
+            with self._counts_lock:
+                sent = dict(self._counts)
+        counts: dict[str, Any] = {**sent, **self.spool.snapshot(), "pending": pending}
+        counts["spool_waiting"] = len(self.spool.waiting())
+        return counts
+
+
 def make_transport(options: Options) -> Any:
     """What to pass as ``sentry_sdk.init(transport=...)`` for these options.
 
@@ -359,6 +778,20 @@ def make_transport(options: Options) -> Any:
     """
     assert options.dsn is not None
     chosen = options.transport
+    if options.spool_dir is not None:
+        spool = Spool(
+            options.spool_dir,
+            max_bytes=options.spool_max_bytes,
+            max_files=options.spool_max_files,
+            stale_after=max(60.0, 4 * options.transport_timeout),
+        )
+        return SpoolTransport(
+            None if options.dsn.spool_only else options.dsn,
+            options.transport_timeout,
+            options.queue_size,
+            spool,
+            sync=chosen == "sync",
+        )
     if chosen == "sync":
         return SyncTransport(options.dsn, options.transport_timeout)
     if chosen == "background":

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sentry_sdk
 
 from .conftest import MakeHandler
 from .envelope_server import envelope_server
@@ -116,12 +115,44 @@ def test_exit_delivers_everything_queued() -> None:
     assert messages == sorted(f"error {n}" for n in range(50))
 
 
-@pytest.mark.xfail(
-    tuple(int(part) for part in sentry_sdk.VERSION.split(".")[:2]) < (2, 1),
-    strict=False,
-    reason="with sentry-sdk 2.0.0 a forked child's send sometimes stalls inside sentry-sdk "
-    "(seen 1 run in 4 here, not yet traced); newer releases pass every time",
-)
+@pytest.mark.parametrize("spool", [False, True], ids=["memory", "spool"])
+def test_package_threads_import_nothing(spool: bool, tmp_path: Path) -> None:
+    """Every module the worker and the transport need is loaded before they start.
+
+    A thread that imports while another thread forks leaves that module's import
+    lock held in the child forever; the child's next send would hang on it.
+    """
+    with envelope_server() as server:
+        result = run_script(
+            """
+            import logging, os, sys, threading
+            seen = []
+            def watch(event, args):
+                if event == "import" and threading.current_thread() is not threading.main_thread():
+                    seen.append(args[0])
+            sys.addaudithook(watch)
+            from sentry_logging_std import SentryHandler
+            spool = os.environ.get("SPOOL") or None
+            handler = SentryHandler(dsn=os.environ["DSN"], spool_dir=spool, flood_limit=0)
+            log = logging.getLogger("script")
+            log.addHandler(handler)
+            log.warning("a breadcrumb")
+            log.error("an error")
+            try:
+                {}["missing"]
+            except KeyError:
+                log.exception("an exception")
+            handler.flush()
+            print("imported on package threads:", sorted(set(seen)))
+            """,
+            DSN=server.dsn(),
+            SPOOL=str(tmp_path / "spool") if spool else "",
+        )
+        assert result.returncode == 0, result.stderr
+        assert server.wait_for(2, timeout=10)
+    assert "imported on package threads: []" in result.stdout
+
+
 def test_fork_sends_nothing_twice_and_loses_nothing() -> None:
     """Children forked while the worker is busy send their own events, never the parent's."""
     with envelope_server() as server:

@@ -192,7 +192,8 @@ def test_check_command_against_bugsink(bugsink: Bugsink) -> None:
     assert "refused" in refused.stdout
 
 
-def run_demo(**env: str) -> subprocess.CompletedProcess[str]:
+def run_demo(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The demo as a new user runs it, in a directory of its own (it keeps a spool there)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
     return subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py")],
@@ -200,13 +201,14 @@ def run_demo(**env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
-        env={**environ, **env},
+        cwd=workdir,
+        env={**environ, "PYTHONPATH": str(ROOT), **env},
     )
 
 
-def test_demo_sends_to_the_dsn_and_prints_the_event_id(bugsink: Bugsink) -> None:
+def test_demo_sends_to_the_dsn_and_prints_the_event_id(bugsink: Bugsink, tmp_path: Path) -> None:
     """The README's demo, with SENTRY_DSN set, stores its chained exception and prints its id."""
-    result = run_demo(SENTRY_DSN=bugsink.dsn)
+    result = run_demo(tmp_path, SENTRY_DSN=bugsink.dsn)
     assert result.returncode == 0, result.stdout + result.stderr
     event_id = result.stdout.split("event id ")[1].split()[0]
     data = bugsink.event(event_id)
@@ -218,9 +220,9 @@ def test_demo_sends_to_the_dsn_and_prints_the_event_id(bugsink: Bugsink) -> None
     assert error_line["order_id"] == 7
 
 
-def test_demo_without_a_dsn_shows_the_event() -> None:
+def test_demo_without_a_dsn_shows_the_event(tmp_path: Path) -> None:
     """Without SENTRY_DSN the demo prints the event it would have sent."""
-    result = run_demo()
+    result = run_demo(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "would have been sent" in result.stdout
     assert "RuntimeError: order 7 could not be placed" in result.stdout
