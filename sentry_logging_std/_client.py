@@ -20,6 +20,7 @@ from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.scope import add_global_event_processor
 
 from sentry_logging_std._forksafe import ForkSafeLock
+from sentry_logging_std._worker import WORKER
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Options
@@ -29,6 +30,7 @@ __all__ = [
     "INITIALIZER",
     "OWN_EVENT_HINT",
     "ClientInitializer",
+    "delivery_stats",
     "mark_captured",
     "was_captured",
 ]
@@ -104,6 +106,7 @@ class ClientInitializer:
         self._initializing = False
         self._finished = False
         self._owned_client: Any = None
+        self._owned_transport: Any = None
         self.failure: Optional[str] = None
         #: The lowest event level of any front door built so far: records
         #: below it never become events, which lets a formatter skip asking.
@@ -168,12 +171,22 @@ class ClientInitializer:
                 self._initializing = False
                 self._finished = True
             self._owned_client = sentry_sdk.get_client()
+            # Kept apart: closing the client lets go of its transport, whose
+            # counts (what was kept in the spool at exit) still matter then.
+            self._owned_transport = getattr(self._owned_client, "transport", None)
         return True
 
     def client(self) -> Any:
         """The active sentry-sdk client, or None."""
         client = sentry_sdk.get_client()
         return client if client.is_active() else None
+
+    def transport(self) -> Any:
+        """The active client's transport, else the one of the client this library started."""
+        client = self.client()
+        if client is not None and getattr(client, "transport", None) is not None:
+            return client.transport
+        return self._owned_transport
 
     @property
     def running(self) -> bool:
@@ -207,9 +220,25 @@ class ClientInitializer:
             self._initializing = False
             self._finished = False
             self._owned_client = None
+            self._owned_transport = None
             self.failure = None
             self.lowest_event_level = float("inf")
             self.scrub_policy = None
 
 
 INITIALIZER = ClientInitializer()
+
+
+def delivery_stats(options: Options, suppressed_flood: int) -> dict[str, int]:
+    """What a front door reports from ``stats()``: sent, dropped by reason, pending.
+
+    The counts of the transport (this library's own: empty for another), of
+    the capture worker, of the front door's flood gate and of its scrubbing.
+    """
+    stats = getattr(INITIALIZER.transport(), "stats", None)
+    counts = dict(stats()) if callable(stats) else {}
+    counts.update({k: v for k, v in WORKER.stats().items() if v})
+    if suppressed_flood:
+        counts["suppressed_flood"] = suppressed_flood
+    counts.update({k: v for k, v in options.scrub.counts.items() if v})
+    return counts

@@ -8,7 +8,7 @@ import time
 from typing import Any, Optional
 
 from sentry_logging_std._capture import LogEntry, add_breadcrumb, event_id_for, send_entry
-from sentry_logging_std._client import INITIALIZER, was_captured
+from sentry_logging_std._client import INITIALIZER, delivery_stats, was_captured
 from sentry_logging_std._flood import FloodGate, flood_key
 from sentry_logging_std._options import Options, parse_options
 from sentry_logging_std._stacks import caller_frame, freeze_stack
@@ -121,14 +121,7 @@ class SentryHandler(logging.Handler):
 
         Empty when the client's transport is not one of this library's.
         """
-        transport = getattr(INITIALIZER.client(), "transport", None)
-        stats = getattr(transport, "stats", None)
-        counts = dict(stats()) if callable(stats) else {}
-        counts.update({k: v for k, v in WORKER.stats().items() if v})
-        if self._flood.suppressed_total:
-            counts["suppressed_flood"] = self._flood.suppressed_total
-        counts.update({k: v for k, v in self.options.scrub.counts.items() if v})
-        return counts
+        return delivery_stats(self.options, self._flood.suppressed_total)
 
     def handle(self, record: logging.LogRecord) -> Any:
         # Like logging.Handler.handle, without holding the handler's lock

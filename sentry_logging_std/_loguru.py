@@ -38,7 +38,7 @@ from sentry_logging_std._capture import (
     scope_snapshot,
     send_entry,
 )
-from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT
+from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, delivery_stats
 from sentry_logging_std._flood import FloodGate, flood_key
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._loguru_compat import call_arguments
@@ -220,6 +220,14 @@ class SentrySink:
         """Whether a sentry-sdk client is active for this sink to send through."""
         return INITIALIZER.running
 
+    def stats(self) -> dict[str, int]:
+        """Counts of envelopes sent and dropped (by reason), and of those pending.
+
+        The same counts as ``SentryHandler.stats()``; empty when the client's
+        transport is not one of this library's.
+        """
+        return delivery_stats(self.options, self._flood.suppressed_total)
+
     def flush(self, timeout: Optional[float] = None) -> None:
         """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events."""
         limit = self.options.shutdown_timeout if timeout is None else timeout
@@ -250,10 +258,13 @@ class SentrySink:
         exc_info = None
         if exception is not None and exception.value is not None:
             exc_info = (exception.type, exception.value, exception.traceback)
+        # The call's template, not the formatted message: "disk {} full" logged
+        # for every disk is one error to flood control, as it is to Sentry.
+        call = call_arguments(record) if on_logging_thread else None
         suppressed = self._flood.admit(
             flood_key(
                 record["name"] or "",
-                record["message"] if exc_info is None else "",
+                ("" if exc_info is not None else call[0] if call else record["message"]),
                 record["file"].path,
                 record["line"],
                 exc_info,
@@ -263,7 +274,10 @@ class SentrySink:
         if suppressed is None:
             return _Pending(None, None)
         entry = entry_from_loguru(
-            record, with_stack=options.attach_stacktrace, on_logging_thread=on_logging_thread
+            record,
+            with_stack=options.attach_stacktrace,
+            on_logging_thread=on_logging_thread,
+            call=call,
         )
         entry.suppressed = suppressed
         return _Pending(entry, scope_snapshot() if snapshot else None)
@@ -293,9 +307,15 @@ def _integration_records_breadcrumbs() -> bool:
 
 
 def entry_from_loguru(
-    record: Mapping[str, Any], with_stack: bool, on_logging_thread: bool
+    record: Mapping[str, Any],
+    with_stack: bool,
+    on_logging_thread: bool,
+    call: Optional[tuple[str, Any]] = None,
 ) -> LogEntry:
-    """Take from a loguru record what an event or breadcrumb needs."""
+    """Take from a loguru record what an event or breadcrumb needs.
+
+    *call* is the ``(template, params)`` already read from the log call, if any.
+    """
     exception = record["exception"]
     exc_info = None
     if exception is not None and exception.value is not None:
@@ -303,7 +323,7 @@ def entry_from_loguru(
     template: str = record["message"]
     params: Any = None
     if on_logging_thread:
-        found = call_arguments(record)
+        found = call if call is not None else call_arguments(record)
         if found is not None:
             template, params = found
     stack = None

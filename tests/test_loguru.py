@@ -17,6 +17,7 @@ from loguru import logger
 from sentry_logging_std import SentrySink
 
 from .conftest import TEST_DSN, CapturingTransport
+from .envelope_server import envelope_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -309,3 +310,20 @@ def test_event_id_is_shared_with_other_sinks(make_sink: MakeSink) -> None:
     logger.error("an event")
     (event,) = transport.events
     assert seen == [None, None, event["event_id"], event["event_id"]]
+
+
+def test_stats_count_what_was_sent_and_held_back() -> None:
+    """The sink reports the same counts as the handler: sent by this library's
+    transport, and held back by flood control."""
+    logger.remove()
+    with envelope_server() as server:
+        sink = SentrySink(dsn=server.dsn(), flood_limit=2, flood_window=60)
+        logger.add(sink, level="INFO")
+        for n in range(5):
+            logger.error("disk {} full", n)  # one call site: one flood key
+        sink.flush()
+        assert server.wait_for(2, timeout=10)
+        counts = sink.stats()
+    logger.remove()
+    assert counts["sent"] == 2
+    assert counts["suppressed_flood"] == 3

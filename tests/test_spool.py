@@ -579,7 +579,7 @@ def test_client_close_writes_the_queue_to_the_spool(
 ) -> None:
     """Closing the client (as at interpreter exit) keeps every queued envelope on disk."""
     with silent_server() as port:
-        log, _ = handler_on(
+        log, handler = handler_on(
             attach,
             "tests.spool.close",
             dsn=f"http://k@127.0.0.1:{port}/1",
@@ -593,3 +593,6 @@ def test_client_close_writes_the_queue_to_the_spool(
     waiting = Spool(tmp_path).waiting()
     claimed = os.listdir(Spool(tmp_path).claimed)
     assert len(waiting) + len(claimed) == 10
+    counts = handler.stats()  # still told after the client let go of its transport
+    assert counts["spooled"] == 10
+    assert counts["spool_kept_at_exit"] == len(waiting) + len(claimed)
