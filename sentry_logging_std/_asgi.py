@@ -2,13 +2,15 @@
 
 Built on sentry-sdk's ``SentryAsgiMiddleware`` (isolation scope, request data,
 transaction continuing the caller's trace); see ``_web`` for what is added.
-Only ``http`` requests are handled; ``lifespan`` and ``websocket`` pass through.
+``http`` requests and ``websocket`` connections get their own scope; ``lifespan``
+passes through.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, MutableMapping
-from typing import Any, Callable
+from typing import Any, Callable, Optional, cast
 
 import sentry_sdk
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
@@ -19,7 +21,6 @@ from sentry_logging_std._web import (
     current_exc_info,
     diagnostics,
     error_response,
-    make_processor,
     parse_web_options,
     report_failure,
     sends_pii,
@@ -27,6 +28,9 @@ from sentry_logging_std._web import (
 )
 
 __all__ = ["AsgiMiddleware"]
+
+#: The most of a plain 500 answer held back waiting for the crash it may stand for.
+MAX_HELD = 64 * 1024
 
 # As loose as Starlette's own, so ``app.add_middleware(AsgiMiddleware)`` type-checks.
 Scope = MutableMapping[str, Any]
@@ -59,7 +63,8 @@ class AsgiMiddleware:
         )
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
+        kind = scope.get("type")
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         try:
@@ -69,15 +74,24 @@ class AsgiMiddleware:
             diagnostics.debug("sentry-logging-std: ASGI request set-up failed", exc_info=True)
         await self._sentry(scope, receive, send)
 
+    def _start(self, scope: Scope, method: str) -> RequestState:
+        """The request's state, its event processor on the request's isolation scope."""
+        state = RequestState(method, str(scope.get("path") or "/"), self.options)
+        # sentry-sdk names the transaction by URL until a framework names it by
+        # route; the event processor puts the path in place of the URL.
+        try:
+            sentry_sdk.Scope.get_isolation_scope().add_event_processor(cast(Any, state))
+        except Exception:
+            diagnostics.debug("sentry-logging-std: ASGI request set-up failed", exc_info=True)
+        return state
+
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = RequestState(str(scope.get("method") or "GET"), str(scope.get("path") or "/"))
+        if scope.get("type") == "websocket":
+            await self._handle_websocket(scope, receive, send)
+            return
+        state = self._start(scope, str(scope.get("method") or "GET"))
         options = self.options
         try:
-            sentry_sdk.Scope.get_isolation_scope().add_event_processor(
-                make_processor(state, options)
-            )
-            # Frameworks name the transaction by route later; a bare app keeps the path.
-            sentry_sdk.Scope.get_current_scope().set_transaction_name(state.path, source="url")
             if sends_pii():
                 state.body = bytearray()
                 receive = _tee(receive, state)
@@ -85,9 +99,21 @@ class AsgiMiddleware:
             diagnostics.debug("sentry-logging-std: ASGI request set-up failed", exc_info=True)
         started = False
         replaced = False
+        # A plain 500 answer, held back while it is small: a framework's own
+        # error page for a crash (Starlette's, outside this middleware) comes
+        # before the exception that explains it. Sent as it is if none follows.
+        held: Optional[list[Message]] = None
+        held_size = 0
+
+        async def release() -> None:
+            nonlocal held, started
+            messages, held = held or [], None
+            started = True
+            for message in messages:
+                await send(message)
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started, replaced
+            nonlocal started, replaced, held, held_size
             kind = message.get("type")
             if kind == "http.response.start":
                 status = int(message.get("status", 200))
@@ -110,8 +136,17 @@ class AsgiMiddleware:
                                 _header(options.event_id_header, event_id),
                             ],
                         }
+                elif status == 500 and not replaced and not started:
+                    held = [message]
+                    return
                 started = True
-            elif kind == "http.response.body" and replaced:
+            elif replaced:
+                return  # the rest of the page ours replaced
+            elif held is not None:
+                held.append(message)
+                held_size += len(message.get("body") or b"")
+                if held_size > MAX_HELD:
+                    await release()
                 return
             await send(message)
 
@@ -123,9 +158,37 @@ class AsgiMiddleware:
                 state.status = 500
             event_id = report_failure(state, exc_info, options, "asgi")
             if not started:
+                held = None  # the framework's page for this crash: ours instead
                 await _send_error(send, options, exc_info[1], event_id)
             # Otherwise the response has begun: returning without finishing it
             # makes the server close the connection, and the client sees it cut.
+            return
+        if held is not None:
+            await release()
+
+    async def _handle_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A websocket: its own scope; a crash reported once and the socket closed with 1011."""
+        state = self._start(scope, "GET")  # the method of the opening handshake
+        closed = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal closed
+            kind = message.get("type")
+            if kind == "websocket.accept":
+                state.status = 101
+            elif kind in ("websocket.close", "websocket.http.response.start"):
+                closed = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception:
+            report_failure(state, current_exc_info(), self.options, "asgi")
+            if not closed:
+                # 1011: the server met an unexpected condition. Before the
+                # handshake was accepted, the server turns it into a 403.
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": 1011})
 
 
 def _header(name: str, value: str) -> tuple[bytes, bytes]:

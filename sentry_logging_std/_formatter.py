@@ -13,9 +13,10 @@ from sentry_logging_std._link import sentry_event_id
 from sentry_logging_std._render import (
     build_renderer,
     check_defaults,
-    current_trace,
+    current_scope,
     optional_str,
     safe_str,
+    trace_of,
 )
 from sentry_logging_std._schema import RECORD_ATTRIBUTES
 
@@ -40,6 +41,9 @@ _FMT_OPTIONS = (
     "hostname",
     "fields",
     "max_length",
+    "scrub_keys",
+    "scrub_patterns",
+    "scrub_defaults_off",
 )
 
 
@@ -82,6 +86,11 @@ class JsonFormatter(logging.Formatter):
             ``"order_id:long,amount:double"``, types named as Elasticsearch names them.
         max_length: longest string value, in characters; longer ones are cut
             with a marker (stack traces in the middle).
+        scrub_keys, scrub_patterns, scrub_defaults_off: this formatter's own
+            scrubbing policy, as SentryHandler takes them. Without any of
+            them, lines follow the policy the process's SentryHandler or
+            SentrySink was configured with (else the defaults).
+        scrub: False writes lines unscrubbed.
     """
 
     def __init__(
@@ -98,6 +107,10 @@ class JsonFormatter(logging.Formatter):
         hostname: Optional[str] = None,
         fields: Any = None,
         max_length: Optional[int] = None,
+        scrub: bool = True,
+        scrub_keys: Any = None,
+        scrub_patterns: Any = None,
+        scrub_defaults_off: Any = None,
     ) -> None:
         super().__init__()
         if style not in ("%", "{", "$"):
@@ -110,6 +123,9 @@ class JsonFormatter(logging.Formatter):
             "hostname": hostname,
             "fields": fields,
             "max_length": max_length,
+            "scrub_keys": scrub_keys,
+            "scrub_patterns": scrub_patterns,
+            "scrub_defaults_off": scrub_defaults_off,
         }
         for name, value in _options_from_fmt(fmt).items():
             if given[name] is not None:
@@ -120,6 +136,8 @@ class JsonFormatter(logging.Formatter):
             **given,
             exception_formatter=self.formatException if overrides_exceptions else None,
             skip=RECORD_ATTRIBUTES,
+            scrub=scrub,
+            policy_source=INITIALIZER,
         )
         self.schema = self._renderer.schema
         self._defaults = check_defaults(defaults, RECORD_ATTRIBUTES, "a LogRecord attribute")
@@ -128,16 +146,18 @@ class JsonFormatter(logging.Formatter):
         """The record as one JSON line; never raises, never changes the record."""
         try:
             msg = record.msg
-            if type(msg) is str and not record.args:
-                message = msg
-            else:
-                try:
+            args = record.args
+            try:
+                if msg.__class__ is str and record.__class__ is logging.LogRecord:
+                    # What LogRecord.getMessage does, without the call.
+                    message = msg % args if args else msg
+                else:
                     message = record.getMessage()
-                except Exception as exc:
-                    message = (
-                        f"{safe_str(msg)} (not formatted with args {safe_str(record.args)}: "
-                        f"{type(exc).__name__}: {safe_str(exc)})"
-                    )
+            except Exception as exc:
+                message = (
+                    f"{safe_str(msg)} (not formatted with args {safe_str(args)}: "
+                    f"{type(exc).__name__}: {safe_str(exc)})"
+                )
             event_id = None
             try:
                 # Records below every SentryHandler's event level never become
@@ -146,7 +166,11 @@ class JsonFormatter(logging.Formatter):
                     event_id = sentry_event_id(record)
             except Exception:
                 event_id = None
-            trace = current_trace()
+            try:
+                span = current_scope().span
+                trace = None if span is None else trace_of(span)
+            except Exception:
+                trace = None
             attributes = record.__dict__
             extra: Optional[Iterable[tuple[str, Any]]] = None
             if len(attributes) > _COUNT:

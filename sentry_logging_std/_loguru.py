@@ -94,6 +94,11 @@ class _Pending:
 # --- exactly one event when sentry-sdk's LoguruIntegration is active too ---------------------
 
 _live_sinks: weakref.WeakSet[SentrySink] = weakref.WeakSet()
+
+#: Set by ``write`` on the thread loguru calls it on. loguru calls a sink's
+#: ``flush()`` right after every ``write()``; that call must not wait for
+#: delivery, or every log call would.
+_written = threading.local()
 _sent_extras: collections.OrderedDict[int, Any] = collections.OrderedDict()
 _sent_lock = ForkSafeLock()
 
@@ -173,6 +178,7 @@ class SentrySink:
 
     def write(self, message: Any) -> None:
         """Called by loguru with each formatted message; ``message.record`` is the record."""
+        _written.pending_flush = True
         try:
             record = message.record
             if record["level"].no < self._threshold or INITIALIZER.idle(self.options):
@@ -207,7 +213,7 @@ class SentrySink:
     def stop(self) -> None:
         """Called by loguru's ``logger.remove()``: flush what this sink queued."""
         self.attached = False
-        self.flush()
+        self.flush(self.options.shutdown_timeout)
 
     # -- API shared with SentryHandler ------------------------------------------------------
 
@@ -229,7 +235,13 @@ class SentrySink:
         return delivery_stats(self.options, self._flood.suppressed_total)
 
     def flush(self, timeout: Optional[float] = None) -> None:
-        """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events."""
+        """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events.
+
+        The call loguru itself makes after each message returns at once.
+        """
+        if timeout is None and getattr(_written, "pending_flush", False):
+            _written.pending_flush = False
+            return
         limit = self.options.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         WORKER.flush(limit)

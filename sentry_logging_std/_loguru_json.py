@@ -49,6 +49,11 @@ class LoguruJsonFormat:
             with a marker (stack traces in the middle).
         defaults: values for ``extra`` keys (``bind``/``contextualize``) a
             record does not carry.
+        scrub_keys, scrub_patterns, scrub_defaults_off: this format's own
+            scrubbing policy, as SentrySink takes them. Without any of them,
+            lines follow the policy the process's SentrySink or SentryHandler
+            was configured with (else the defaults).
+        scrub: False writes lines unscrubbed.
 
     Options are checked here, as :class:`JsonFormatter` checks them; a bad
     one raises TypeError or ValueError naming it.
@@ -64,6 +69,10 @@ class LoguruJsonFormat:
         fields: Any = None,
         max_length: Optional[int] = None,
         defaults: Optional[Mapping[str, Any]] = None,
+        scrub: bool = True,
+        scrub_keys: Any = None,
+        scrub_patterns: Any = None,
+        scrub_defaults_off: Any = None,
     ) -> None:
         self._renderer = build_renderer(
             service_name=service_name,
@@ -72,6 +81,11 @@ class LoguruJsonFormat:
             hostname=hostname,
             fields=fields,
             max_length=max_length,
+            scrub=scrub,
+            scrub_keys=scrub_keys,
+            scrub_patterns=scrub_patterns,
+            scrub_defaults_off=scrub_defaults_off,
+            policy_source=INITIALIZER,
         )
         #: The declared fields (for ``es-template`` and tests), as JsonFormatter's.
         self.schema = self._renderer.schema

@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
-from sentry_logging_std._scrub import ScrubPolicy, scrubbing_before_send
+from sentry_logging_std._scrub import (
+    ScrubPolicy,
+    scrubbing_before_send,
+    scrubbing_before_send_transaction,
+)
 from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
 
 __all__ = ["Dsn", "Options", "parse_dsn", "parse_options"]
@@ -187,6 +191,7 @@ class Options:
         if self.server_name is not None:
             kwargs["server_name"] = self.server_name
         kwargs["before_send"] = scrubbing_before_send(self.scrub, self.before_send)
+        kwargs["before_send_transaction"] = scrubbing_before_send_transaction(self.scrub)
         if self.send_default_pii:
             # Off is sentry-sdk's default; newer releases warn whenever the
             # option is passed at all (see ClientInitializer.ensure).

@@ -36,7 +36,14 @@ from typing import Any, Callable, Optional, Union
 
 import sentry_sdk
 
+from sentry_logging_std._line_scrub import (
+    MARKER,
+    LineScrubber,
+    build_policy,
+    scrubber_for,
+)
 from sentry_logging_std._schema import COMPANION_SUFFIX, ECS_VERSION, Field, Schema, parse_fields
+from sentry_logging_std._scrub import ScrubPolicy
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
@@ -66,6 +73,10 @@ MIN_MAX_LENGTH = 100
 MAX_KEY_LENGTH = 256
 #: Nested extras deeper than this become their str().
 MAX_DEPTH = 16
+
+#: With scrubbing, numbers this large or larger are written as text and
+#: scrubbed as text: thirteen digits or more could be a card number.
+_PLAIN_INT = 10**12
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -120,68 +131,110 @@ class _Budget:
         self.left = left
 
 
-def _plain(value: Any, depth: int, active: set[int], budget: _Budget) -> Any:
-    """A JSON-safe copy of a nested value: str keys, finite floats, 64-bit ints."""
+def _plain(
+    value: Any, depth: int, active: set[int], budget: _Budget, scrub: Optional[LineScrubber]
+) -> Any:
+    """A JSON-safe copy of a nested value: str keys, finite floats, 64-bit ints.
+
+    With *scrub*, secrets are replaced at every depth: the value of a secret
+    key (unless None) and whatever the patterns find in a string leaf.
+    """
     budget.left -= 1
     t = type(value)
-    if t is str or t is bool or value is None:
+    if t is str:
+        return value if scrub is None else scrub.text(value)
+    if t is bool or value is None:
         return value
     if t is int:
-        return value if _INT64_MIN <= value <= _INT64_MAX else safe_str(value)
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            return _leaf_text(value, scrub)
+        if scrub is None or -_PLAIN_INT < value < _PLAIN_INT:
+            return value
+        return _number(value, str(value), scrub)
     if t is float:
-        return value if math.isfinite(value) else repr(value)
-    if t is dict or t is list or t is tuple:
+        if not math.isfinite(value):
+            return repr(value)
+        if scrub is None or -_PLAIN_INT < value < _PLAIN_INT:
+            return value
+        return _number(value, repr(value), scrub)
+    if t is dict or t is list or t is tuple or (scrub is not None and _is_mapping(value)):
         if depth >= MAX_DEPTH:
-            return safe_str(value)
+            return _leaf_text(value, scrub)
         marker = id(value)
         if marker in active:
             return "<cycle>"
         active.add(marker)
         try:
-            if t is dict:
-                out: dict[str, Any] = {}
-                for key, item in value.items():
+            if t is list or t is tuple:
+                items = []
+                for item in value:
                     if budget.left <= 0:
-                        out["..."] = "<cut>"
+                        items.append("<cut>")
                         break
-                    out[key if type(key) is str else safe_str(key)] = _plain(
-                        item, depth + 1, active, budget
-                    )
-                return out
-            items = []
-            for item in value:
+                    items.append(_plain(item, depth + 1, active, budget, scrub))
+                return items
+            out: dict[str, Any] = {}
+            for key, item in value.items():
                 if budget.left <= 0:
-                    items.append("<cut>")
+                    out["..."] = "<cut>"
                     break
-                items.append(_plain(item, depth + 1, active, budget))
-            return items
+                name = key if type(key) is str else safe_str(key)
+                if scrub is not None and item is not None and scrub.secret_key(key):
+                    budget.left -= 1
+                    out[name] = MARKER
+                else:
+                    out[name] = _plain(item, depth + 1, active, budget, scrub)
+            return out
         finally:
             active.discard(marker)
-    return safe_str(value)
+    return _leaf_text(value, scrub)
 
 
-def value_text(value: Any, limit: int) -> str:
+def _is_mapping(value: Any) -> bool:
+    try:
+        return isinstance(value, Mapping)
+    except Exception:
+        return False
+
+
+def _number(value: Any, text: str, scrub: LineScrubber) -> Any:
+    """A large number as it is, or the marker when its digits are a secret (a card number)."""
+    scrubbed = scrub.text(text)
+    return value if scrubbed == text else scrubbed
+
+
+def _leaf_text(value: Any, scrub: Optional[LineScrubber]) -> str:
+    text = safe_str(value)
+    return text if scrub is None else scrub.text(text)
+
+
+def value_text(value: Any, limit: int, scrub: Optional[LineScrubber] = None) -> str:
     """Any value as the string a label or keyword field carries.
 
     Strings stay as they are; numbers as Python writes them (nan, inf, and
     ints of any size); booleans and None as JSON writes them (true, null);
     dicts, lists and tuples become JSON text; everything else its str().
+    With *scrub*, secrets are replaced (at every depth of a nested value)
+    before the text is cut to *limit*.
     """
     t = type(value)
     if t is str:
         text = value
     elif t is bool:
-        text = "true" if value else "false"
+        return "true" if value else "false"
     elif t is int:
         text = safe_str(value)
     elif t is float:
         text = repr(value)
     elif value is None:
-        text = "null"
-    elif t is dict or t is list or t is tuple:
-        text = _dumps(_plain(value, 0, set(), _Budget(limit)))
+        return "null"
+    elif t is dict or t is list or t is tuple or (scrub is not None and _is_mapping(value)):
+        text = _dumps(_plain(value, 0, set(), _Budget(limit), scrub))
+        scrub = None  # its leaves are scrubbed
     else:
         text = safe_str(value)
+    if scrub is not None:
+        text = scrub.text(text)
     return text if len(text) <= limit else cut(text, limit)
 
 
@@ -370,12 +423,14 @@ def exception_type_name(exc_type: Any) -> str:
     return name
 
 
-def _exception_line(exc: BaseException) -> str:
+def _exception_line(exc: BaseException, scrub: Optional[LineScrubber]) -> str:
     name = exception_type_name(type(exc))
     try:
         text = str(exc)
     except Exception:
         text = "<exception str() failed>"
+    if scrub is not None and type(text) is str:
+        text = scrub.text(text)
     return f"{name}: {text}\n" if text else f"{name}\n"
 
 
@@ -432,11 +487,15 @@ def _chain(exc: BaseException, tb: Optional[TracebackType]) -> Optional[list[Any
     return links
 
 
-def _render_chain(exc_type: Any, exc: BaseException, tb: Optional[TracebackType]) -> str:
+def _render_chain(
+    exc_type: Any, exc: BaseException, tb: Optional[TracebackType], scrub: Optional[LineScrubber]
+) -> str:
     links = None if getattr(sys, "tracebacklimit", None) is not None else _chain(exc, tb)
     if links is None:
-        # Groups, syntax errors, notes and tracebacklimit: exactly as the stdlib does them.
-        return "".join(traceback.format_exception(exc_type, exc, tb))
+        # Groups, syntax errors, notes and tracebacklimit: exactly as the stdlib
+        # does them, then scrubbed as a whole.
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        return text if scrub is None else scrub.text(text)
     out: list[str] = []
     following: Optional[str] = None
     for message, link, link_tb in links:
@@ -445,7 +504,7 @@ def _render_chain(exc_type: Any, exc: BaseException, tb: Optional[TracebackType]
         if link_tb is not None:
             out.append("Traceback (most recent call last):\n")
             _stack_lines(link_tb, out)
-        out.append(_exception_line(link))
+        out.append(_exception_line(link, scrub))
         following = message
     return "".join(out)
 
@@ -455,17 +514,24 @@ def _render_chain(exc_type: Any, exc: BaseException, tb: Optional[TracebackType]
 # reuses the text, without writing it onto the record (stdlib's
 # ``Formatter.format`` caches in ``record.exc_text``, which changes what every
 # later handler sees). The entry remembers which exception it was rendered
-# for, so a record whose exc_info was replaced is rendered again.
-_rendered: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
+# for, and with which scrubber, so a record whose exc_info was replaced, or
+# a handler with another policy, renders it again.
+_rendered: weakref.WeakKeyDictionary[Any, tuple[int, Optional[LineScrubber], str]] = (
+    weakref.WeakKeyDictionary()
+)
 _rendered_lock = threading.Lock()
 
 
-def format_exception_chain(exc_info: ExcInfo, key: Any = None) -> str:
+def format_exception_chain(
+    exc_info: ExcInfo, key: Any = None, scrub: Optional[LineScrubber] = None
+) -> str:
     """The whole chain as Python prints it, without the trailing newline.
 
     Caret lines (3.11+) are left out; syntax errors, exception groups and
     exceptions with notes are rendered by the traceback module itself. With a
     weak-referenceable *key* (the record), the text is rendered once per key.
+    With *scrub*, the exception lines (the runtime data of a trace) are
+    scrubbed; a chain the traceback module renders is scrubbed whole.
     """
     exc_type, exc, tb = exc_info
     if key is not None:
@@ -474,16 +540,18 @@ def format_exception_chain(exc_info: ExcInfo, key: Any = None) -> str:
                 entry = _rendered.get(key)
         except TypeError:  # not weak-referenceable: no reuse
             key = entry = None
-        if entry is not None and entry[0] == id(exc):
-            return entry[1]
+        if entry is not None and entry[0] == id(exc) and entry[1] is scrub:
+            return entry[2]
     try:
-        text = _render_chain(exc_type, exc, tb)
+        text = _render_chain(exc_type, exc, tb, scrub)
     except Exception:
         text = "".join(traceback.format_exception(exc_type, exc, tb))
+        if scrub is not None:
+            text = scrub.text(text)
     text = text.rstrip("\n")
     if key is not None:
         with _rendered_lock:
-            _rendered[key] = (id(exc), text)
+            _rendered[key] = (id(exc), scrub, text)
     return text
 
 
@@ -593,10 +661,11 @@ def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-_Declared = tuple[Converter, tuple[str, ...], tuple[str, ...]]
+_Declared = tuple[Converter, tuple[str, ...], tuple[str, ...], bool]
+_NO_TEXTS: dict[str, str] = {}
 
 
-def _numbered(key: str, labels: dict[str, str]) -> str:
+def _numbered(key: str, labels: Mapping[str, Any]) -> str:
     """*key* with the first free suffix _2, _3, ...: two keys became the same label."""
     number = 2
     while f"{key}_{number}" in labels:
@@ -605,12 +674,33 @@ def _numbered(key: str, labels: dict[str, str]) -> str:
 
 
 _MAX_CACHED_KEYS = 4096
+_MAX_CACHED_NUMBERS = 1024
+_MAX_CACHED_MESSAGES = 1024
+_CACHED_MESSAGE = 256
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 _SMALL_INT = 10**18  # ints below this in magnitude print fast and safely
 
-#: The JSON between the timestamp and the message, and after the message:
-#: ``","log":{...},"message":`` and ``,"process":{...}``.
-_Head = tuple[str, str]
+#: The JSON between the timestamp and the message (``","log":{...},"message":``),
+#: after the message (``,"process":{...}``), and the latter followed by the
+#: static members, for lines with no ``error``/``trace``/``sentry`` members.
+_Head = tuple[str, str, str]
+
+
+class _PolicySource:
+    """Where a renderer without a policy of its own finds the process's (``scrub_policy``)."""
+
+    scrub_policy: Optional[ScrubPolicy] = None
+
+
+_default_policy: Optional[ScrubPolicy] = None
+
+
+def default_policy() -> ScrubPolicy:
+    """The policy with every default on: for lines when no handler configured one."""
+    global _default_policy
+    if _default_policy is None:
+        _default_policy = ScrubPolicy()
+    return _default_policy
 
 
 class Renderer:
@@ -626,6 +716,11 @@ class Renderer:
     the whole document would give, key order included (a property test
     checks it); for a plain record this costs about half of building the
     nested document and encoding it in one call.
+
+    Scrubbing (:mod:`._line_scrub`): with *scrub_policy* the renderer uses
+    that policy; without one it follows *policy_source*'s ``scrub_policy``
+    (the policy of the process's Sentry front door), looked up per record,
+    and the defaults while there is none; *scrub* False turns it off.
     """
 
     def __init__(
@@ -640,6 +735,9 @@ class Renderer:
         exception_formatter: Optional[Callable[[ExcInfo], str]] = None,
         encode: Optional[Encoder] = None,
         skip: AbstractSet[Any] = frozenset(),
+        scrub: bool = True,
+        scrub_policy: Optional[ScrubPolicy] = None,
+        policy_source: Any = None,
     ) -> None:
         self.schema = schema
         self.max_length = max_length
@@ -670,6 +768,7 @@ class Renderer:
                 converter_for(field, max_length),
                 field.path,
                 (*field.path[:-1], field.path[-1] + COMPANION_SUFFIX),
+                field.type.kind == "string",
             )
             for field in schema.declared
         }
@@ -680,13 +779,46 @@ class Renderer:
         self._skip = frozenset(skip)
         # Label keys seen before: raw keys that had to change -> their safe
         # form, and raw keys that are labels as they are (safe, not skipped,
-        # not declared), which the per-record loop recognises in one lookup.
+        # not declared, not secret), which the per-record loop recognises in
+        # one lookup. The set is replaced when the scrubbing policy changes.
         self._keys: dict[str, str] = {}
         self._plain_keys: set[str] = set()
+        # Short messages seen before -> their encoded (scrubbed, cut) text.
+        self._messages: dict[str, str] = {}
+        # Label texts of ints and floats seen before (floats print slowly).
+        self._ints: dict[int, str] = {}
+        self._floats: dict[float, str] = {}
         # (level, logger, file, line, function, pid, thread) -> encoded head.
         self._heads: dict[tuple[Any, ...], _Head] = {}
         # The second last formatted: [start, end) and its text.
         self._second: tuple[float, float, str] = (0.0, 0.0, "")
+        # Scrubbing: the scrubber in use; with _follow, the policy it was
+        # made for (a sentinel until the first record).
+        self.scrub = scrub
+        self._source = policy_source if policy_source is not None else _PolicySource()
+        self._follow = scrub and scrub_policy is None
+        self._followed: Any = self  # no policy is the renderer itself
+        self._scrubber: Optional[LineScrubber] = (
+            scrubber_for(scrub_policy) if scrub and scrub_policy is not None else None
+        )
+
+    # -- scrubbing ---------------------------------------------------------
+
+    def scrubber(self) -> Optional[LineScrubber]:
+        """The scrubber for the next line (None: scrubbing is off)."""
+        if self._follow and self._source.scrub_policy is not self._followed:
+            return self._follow_policy()
+        return self._scrubber
+
+    def _follow_policy(self) -> LineScrubber:
+        policy = self._source.scrub_policy
+        scrubber = scrubber_for(policy if isinstance(policy, ScrubPolicy) else default_policy())
+        # Verdicts on label keys and scrubbed messages were the old policy's.
+        self._plain_keys = set()
+        self._messages = {}
+        self._scrubber = scrubber
+        self._followed = policy
+        return scrubber
 
     # -- pieces ------------------------------------------------------------
 
@@ -715,30 +847,10 @@ class Renderer:
         self._second = (float(second), second + 1.0, prefix)
         return prefix + _MILLIS[min(max(millis, 0), 999)]
 
-    def _label_key(self, key: Any) -> str:
-        """A labels key: no dots, not blank, at most MAX_KEY_LENGTH characters."""
-        known = self._keys.get(key) if type(key) is str else None
-        if known is not None:
-            return known
-        text = key if type(key) is str else safe_str(key)
-        safe = text.replace(".", "_")
-        if not safe.strip():
-            safe = "_"
-        safe = safe[:MAX_KEY_LENGTH]
-        if type(key) is str:
-            if len(self._keys) >= _MAX_CACHED_KEYS:
-                self._keys.clear()
-                self._plain_keys.clear()
-            if safe == key:
-                self._plain_keys.add(key)
-            else:
-                self._keys[key] = safe
-        return safe
-
-    def _text(self, value: Any) -> str:
-        if type(value) is str and len(value) <= self.max_length:
+    def _text(self, value: Any, scrub: Optional[LineScrubber] = None) -> str:
+        if type(value) is str and scrub is None and len(value) <= self.max_length:
             return value
-        return value_text(value, self.max_length)
+        return value_text(value, self.max_length, scrub)
 
     def _head(
         self,
@@ -767,12 +879,12 @@ class Renderer:
             process["pid"] = pid
         if thread_name is not None:
             process["thread"] = {"name": text(thread_name)}
-        return (
-            f'","log":{_dumps(log)},"message":',
-            f',"process":{_dumps(process)}' if process else "",
-        )
+        after = f',"process":{_dumps(process)}' if process else ""
+        return f'","log":{_dumps(log)},"message":', after, after + self._static
 
-    def _error(self, exc_info: Any, stack_info: Any, key: Any) -> Optional[dict[str, str]]:
+    def _error(
+        self, exc_info: Any, stack_info: Any, key: Any, scrub: Optional[LineScrubber]
+    ) -> Optional[dict[str, str]]:
         limit = self.max_length
         error: dict[str, str] = {}
         exc = exc_info[1] if type(exc_info) is tuple and len(exc_info) == 3 else None
@@ -782,20 +894,26 @@ class Renderer:
                 message = str(exc)
             except Exception:
                 message = "<exception str() failed>"
-            error["message"] = self._text(message)
+            error["message"] = self._text(message, scrub)
             try:
                 if self._exception_formatter is None:
-                    stack = format_exception_chain(exc_info, key)
+                    stack = format_exception_chain(exc_info, key, scrub)
                 else:
                     stack = self._exception_formatter(exc_info)
+                    if type(stack) is not str:
+                        stack = safe_str(stack)
+                    if scrub is not None:
+                        stack = scrub.long_text(stack)
             except Exception:
                 stack = "".join(traceback.format_exception(type(exc), exc, exc_info[2]))
-            if type(stack) is not str:
-                stack = safe_str(stack)
+                if scrub is not None:
+                    stack = scrub.long_text(stack)
         else:
             stack = ""
         if stack_info:
             extra = stack_info if type(stack_info) is str else safe_str(stack_info)
+            if scrub is not None:
+                extra = scrub.long_text(extra)
             stack = f"{stack}\n{extra}" if stack else extra
         if stack:
             error["stack_trace"] = cut_middle(stack, limit)
@@ -808,11 +926,12 @@ class Renderer:
         cache_key: Any,
         trace: Optional[Trace],
         event_id: Optional[str],
+        scrub: Optional[LineScrubber],
     ) -> dict[str, Any]:
         """The ``error``, ``trace``, ``span``, ``transaction`` and ``sentry`` members."""
         document: dict[str, Any] = {}
         if exc_info or stack_info:
-            error = self._error(exc_info, stack_info, cache_key)
+            error = self._error(exc_info, stack_info, cache_key, scrub)
             if error is not None:
                 document["error"] = error
         if trace is not None:
@@ -824,13 +943,52 @@ class Renderer:
             document["sentry"] = {"event_id": self._text(event_id)}
         return document
 
+    def _label_key(self, key: Any, plain: set[str], scrub: Optional[LineScrubber]) -> str:
+        """A labels key: no dots, not blank, at most MAX_KEY_LENGTH characters."""
+        known = self._keys.get(key) if type(key) is str else None
+        if known is not None:
+            return known
+        text = key if type(key) is str else safe_str(key)
+        safe = text.replace(".", "_")
+        if not safe.strip():
+            safe = "_"
+        safe = safe[:MAX_KEY_LENGTH]
+        if type(key) is str:
+            if len(self._keys) >= _MAX_CACHED_KEYS or len(plain) >= _MAX_CACHED_KEYS:
+                self._keys.clear()
+                plain.clear()
+            if safe != key:
+                self._keys[key] = safe
+            elif scrub is None or not scrub.secret_key(key):
+                plain.add(key)
+        return safe
+
     def _labels(
-        self, pairs: Iterable[tuple[Any, Any]], declared: dict[str, Any]
-    ) -> Optional[dict[str, str]]:
-        """Declared fields into *declared*; everything else returned as labels, as strings."""
+        self, pairs: Iterable[tuple[Any, Any]], scrub: Optional[LineScrubber]
+    ) -> tuple[Optional[dict[str, str]], Optional[dict[str, Any]]]:
+        """(labels, declared fields): every undeclared extra as a string label.
+
+        The common case costs one set lookup per key (a known plain key: safe
+        as it is, not skipped, declared or secret) and one type test per
+        value (str, int, float); everything else takes the slower branches.
+        """
         limit = self.max_length
         plain = self._plain_keys
         labels: dict[str, str] = {}
+        declared: Optional[dict[str, Any]] = None
+        if scrub is None:
+            texts: dict[str, str] = _NO_TEXTS
+            big = _SMALL_INT
+            real = math.inf
+        else:
+            texts = scrub.cache
+            # Numbers below 10**12 (no card number: that has 13+ digits) need
+            # no scrubbing under the default patterns; otherwise every number
+            # is scrubbed as its text.
+            big = _PLAIN_INT if scrub.numbers_safe else 0
+            real = float(_PLAIN_INT) if scrub.numbers_safe else 0.0
+        ints = self._ints
+        floats = self._floats
         # Whether a key was changed to make it safe: only then can two keys clash.
         changed = False
         for key, value in pairs:
@@ -843,32 +1001,86 @@ class Renderer:
                     continue
                 spec = self._declared.get(key)
                 if spec is not None:
-                    self._declare(declared, spec, value)
+                    if declared is None:
+                        declared = {}
+                    self._declare(declared, key, spec, value, scrub)
                     continue
-                safe = self._label_key(key)
+                safe = self._label_key(key, plain, scrub)
                 if safe != key:
                     changed = True
                 if safe in labels:
                     safe = _numbered(safe, labels)
+                if scrub is not None and value is not None and scrub.secret_key(key):
+                    labels[safe] = MARKER
+                    continue
             cls = value.__class__
             if cls is str:
-                labels[safe] = value if len(value) <= limit else cut(value, limit)
-            elif cls is int and -_SMALL_INT < value < _SMALL_INT:
-                labels[safe] = str(value)
+                if scrub is None:
+                    text = value
+                else:
+                    text = texts.get(value)
+                    if text is None:
+                        text = scrub.text(value)
+                labels[safe] = text if len(text) <= limit else cut(text, limit)
+            elif cls is int and -big < value < big:
+                text = ints.get(value)
+                if text is None:
+                    text = self._int_text(value)
+                labels[safe] = text
             elif cls is float:
-                labels[safe] = repr(value)
+                text = floats.get(value)
+                if text is None:
+                    text = self._float_text(value)
+                labels[safe] = text if -real < value < real else self._scrub_text(text, scrub)
             else:
-                labels[safe] = value_text(value, limit)
-        return labels or None
+                labels[safe] = value_text(value, limit, scrub)
+        return labels or None, declared
 
-    def _declare(self, document: dict[str, Any], spec: _Declared, value: Any) -> None:
-        converter, path, companion = spec
+    @staticmethod
+    def _scrub_text(text: str, scrub: Optional[LineScrubber]) -> str:
+        return text if scrub is None else scrub.text(text)
+
+    def _int_text(self, value: int) -> str:
+        text = str(value)
+        numbers = self._ints
+        if len(numbers) >= _MAX_CACHED_NUMBERS:
+            numbers.clear()
+        numbers[value] = text
+        return text
+
+    def _float_text(self, value: float) -> str:
+        text = repr(value)
+        # 0.0 and -0.0 are equal keys with two spellings; nan is not equal to itself.
+        if value and math.isfinite(value):
+            numbers = self._floats
+            if len(numbers) >= _MAX_CACHED_NUMBERS:
+                numbers.clear()
+            numbers[value] = text
+        return text
+
+    def _declare(
+        self,
+        document: dict[str, Any],
+        name: str,
+        spec: _Declared,
+        value: Any,
+        scrub: Optional[LineScrubber],
+    ) -> None:
+        converter, path, companion, is_string = spec
+        if scrub is not None and value is not None and scrub.secret_key(name):
+            # The marker is text: in the field itself when that is a string
+            # field, else in its companion (a declared long stays a long, or absent).
+            _put(document, path if is_string else companion, MARKER)
+            return
+        if is_string:
+            _put(document, path, value_text(value, self.max_length, scrub))
+            return
         try:
             converted = converter(value)
         except Exception:
             converted = None
         if converted is None:
-            _put(document, companion, value_text(value, self.max_length))
+            _put(document, companion, value_text(value, self.max_length, scrub))
         else:
             _put(document, path, converted)
 
@@ -939,6 +1151,9 @@ class Renderer:
         *extra* is (name, value) pairs, read once: an iterator will do.
         """
         try:
+            scrub = self._scrubber
+            if self._follow and self._source.scrub_policy is not self._followed:
+                scrub = self._follow_policy()
             window = self._second
             if created.__class__ is float and window[0] <= created < window[1]:
                 stamp = window[2] + _MILLIS[int((created - window[0]) * 1000)]
@@ -958,60 +1173,92 @@ class Renderer:
                 if len(heads) >= _MAX_CACHED_KEYS:
                     heads.clear()
                 heads[key] = head
-            if message.__class__ is not str or len(message) > self.max_length:
-                message = self._text(message)
-            tail = (
-                self._tail(exc_info, stack_info, cache_key, trace, event_id)
-                if exc_info or stack_info or trace is not None or event_id is not None
-                else None
-            )
-            declared: Optional[dict[str, Any]] = None
-            labels = None
+            # Short messages come again (constant ones, several handlers on
+            # a record): their encoded, scrubbed form is remembered.
+            text = self._messages.get(message) if message.__class__ is str else None
+            if text is None:
+                text = self._message_text(message, scrub)
             if extra is not None:
-                declared = {}
-                labels = self._labels(extra, declared)
+                labels, declared = self._labels(extra, scrub)
+            else:
+                labels = declared = None
+            encode = self._encode
+            if exc_info or stack_info or trace is not None or event_id is not None:
+                tail = self._tail(exc_info, stack_info, cache_key, trace, event_id, scrub)
+            elif declared is None:
+                # The common line: message, static members, labels.
+                try:
+                    after = "" if labels is None else ',"labels":' + encode(labels).decode()
+                except TypeError:  # lone surrogates (orjson): the safe encoder replaces them
+                    after = ',"labels":' + _encode_safe(labels).decode()
+                return f'{{"@timestamp":"{stamp}{head[0]}{text}{head[2]}{after}}}'
+            else:
+                tail = None
             try:
-                encode = self._encode
-                text = encode(message).decode()
                 before = "," + encode(tail).decode()[1:-1] if tail else ""
                 after = "," + encode(declared).decode()[1:-1] if declared else ""
                 if labels is not None:
                     after += ',"labels":' + encode(labels).decode()
             except TypeError:  # lone surrogates (orjson): the safe encoder replaces them
-                text, before, after = self._members(_encode_safe, message, tail, declared, labels)
+                before, after = self._members(_encode_safe, tail, declared, labels)
             return f'{{"@timestamp":"{stamp}{head[0]}{text}{head[1]}{before}{self._static}{after}}}'
         except Exception as exc:
             return self.fallback_line(created, level, logger, message, exc)
 
+    def _message_text(self, message: Any, scrub: Optional[LineScrubber]) -> str:
+        """The message as encoded JSON text: scrubbed, cut, remembered when short."""
+        limit = self.max_length
+        if message.__class__ is str:
+            text = message if scrub is None else scrub.text(message)
+            if len(text) > limit:
+                text = cut(text, limit)
+        else:
+            text = value_text(message, limit, scrub)
+        try:
+            encoded = self._encode(text).decode()
+        except TypeError:  # lone surrogates (orjson): the safe encoder replaces them
+            encoded = _encode_safe(text).decode()
+        if message.__class__ is str and len(message) <= _CACHED_MESSAGE:
+            messages = self._messages
+            if len(messages) >= _MAX_CACHED_MESSAGES:
+                messages.clear()
+            messages[message] = encoded
+        return encoded
+
     @staticmethod
     def _members(
         encode: Encoder,
-        message: str,
         tail: Optional[dict[str, Any]],
         declared: Optional[dict[str, Any]],
         labels: Optional[dict[str, str]],
-    ) -> tuple[str, str, str]:
-        """The encoded message, the members before the static ones, and those after."""
+    ) -> tuple[str, str]:
+        """The encoded members before the static ones, and those after."""
         before = "," + encode(tail).decode()[1:-1] if tail else ""
         after = "," + encode(declared).decode()[1:-1] if declared else ""
         if labels is not None:
             after += ',"labels":' + encode(labels).decode()
-        return encode(message).decode(), before, after
+        return before, after
 
     def fallback_line(
         self, created: Any, level: Any, logger: Any, message: Any, problem: Any
     ) -> str:
         """A minimal line for a record whose full document could not be built."""
         try:
+            try:
+                scrub = self.scrubber()
+            except Exception:
+                scrub = scrubber_for(default_policy()) if self.scrub else None
             document: dict[str, Any] = {
                 "@timestamp": self._timestamp(created),
                 "log": {
                     "level": self._text(safe_str(level)).lower(),
                     "logger": self._text(safe_str(logger)),
                 },
-                "message": self._text(safe_str(message)),
+                "message": self._text(safe_str(message), scrub),
                 "labels": {
-                    "formatter_error": self._text(f"{type(problem).__name__}: {safe_str(problem)}")
+                    "formatter_error": self._text(
+                        f"{type(problem).__name__}: {safe_str(problem)}", scrub
+                    )
                 },
             }
             return _dumps_stdlib(document)
@@ -1073,11 +1320,22 @@ def build_renderer(
     max_length: object = None,
     exception_formatter: Optional[Callable[[ExcInfo], str]] = None,
     skip: AbstractSet[Any] = frozenset(),
+    scrub: object = True,
+    scrub_keys: object = None,
+    scrub_patterns: object = None,
+    scrub_defaults_off: object = None,
+    policy_source: Any = None,
 ) -> Renderer:
     """Validate the options every JSON front door takes and build its renderer.
 
     Raises TypeError or ValueError naming the option; nothing is checked per record.
+    Without ``scrub_keys``, ``scrub_patterns`` and ``scrub_defaults_off`` the
+    renderer follows *policy_source*'s ``scrub_policy`` (the Sentry front
+    door's), else the defaults.
     """
+    if not isinstance(scrub, bool):
+        raise TypeError(f"scrub must be True or False, got {type(scrub).__name__}")
+    policy = build_policy(scrub_keys, scrub_patterns, scrub_defaults_off)
     return Renderer(
         schema=Schema(parse_fields(fields, "fields")),
         service_name=optional_str("service_name", service_name),
@@ -1087,4 +1345,7 @@ def build_renderer(
         max_length=_max_length(max_length),
         exception_formatter=exception_formatter,
         skip=skip,
+        scrub=scrub,
+        scrub_policy=policy,
+        policy_source=policy_source,
     )

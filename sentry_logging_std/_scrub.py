@@ -15,10 +15,12 @@ Leaf module: imports nothing from the package.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
+from urllib.parse import unquote_plus
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -26,6 +28,7 @@ __all__ = [
     "MARKER",
     "ScrubPolicy",
     "scrubbing_before_send",
+    "scrubbing_before_send_transaction",
 ]
 
 diagnostics = logging.getLogger("sentry_sdk.errors")
@@ -61,28 +64,54 @@ DEFAULT_KEYS = frozenset(
     }
 )
 
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_BEARER = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=\-]{6,}", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
-_KEY_VALUE = re.compile(
-    r"\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?token)\s*[=:]\s*)"
-    r"(\"[^\"]*\"|'[^']*'|[^\s&,;]+)",
-    re.IGNORECASE,
+_CARD = re.compile(r"(?<![\d.-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_BEARER = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=\-]{6,})", re.IGNORECASE)
+#: A plain word after "Basic", "Token", ... is prose ("Token refreshed"), not a credential.
+_WORD = re.compile(r"[A-Z]?[a-z]+")
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]{0,30}://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
+# ``<secret key>=value`` / ``: value`` in text, for every key of the policy (``password=...``,
+# ``refresh_token: ...``, ``csrf=...``), and the same quoted as in JSON text or a dict's repr
+# (``"password": "..."``, ``'token': '...'``). Built per policy from this template.
+_KEY_VALUE = (
+    r"((?:{keys})[\"']?\s*[=:]\s*)"
+    r"(\[Filtered\]|\"[^\"]*\"|'[^']*'|[^\s&,;\"'}}\]]+)"
 )
+#: Values that start a credential the credentials pattern has already handled.
+_SCHEMES = frozenset({"bearer", "basic", "token", "digest"})
 
 #: Named default patterns; each can be turned off with ``scrub_defaults_off``.
 DEFAULT_PATTERNS = ("credit_card", "credentials_header", "url_password", "key_value")
 
-#: Cheap first look: a string none of the default patterns could match is left alone.
-_TRIGGER = re.compile(
-    r"bearer|basic|token|digest|://|pass|pwd|secret|api[_-]?key|\d[ -]?\d[ -]?\d[ -]?\d",
-    re.IGNORECASE,
-)
+#: Cheap first look: a string holding none of these words (plus one of each secret key's
+#: parts, per policy) and no card-length run of digits is left alone.
+_TRIGGER_WORDS = ("bearer", "basic", "token", "digest", "://")
+#: Thirteen digits, single spaces or dashes between: the shortest card number.
+_CARD_DIGITS = re.compile(r"(?:[0-9][ -]?){12}[0-9]")
+_ANY_DIGITS = r"(?:\d[ -]?){12}\d"
+#: Leaves with nothing to scrub, answered without a walk.
+_ATOMS = frozenset({int, float, bool, type(None), bytes})
+_CONTAINERS = (Mapping, list, tuple, set, frozenset)
 _KEY_CACHE_SIZE = 4096
+_TEXT_CACHE_SIZE = 4096
+_TEXT_CACHE_LENGTH = 200
 
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _MAX_DEPTH = 20
+
+
+def _gate(words: Iterable[str]) -> tuple[str, ...]:
+    """Substrings one of which every string a pattern of the policy matches holds (lower case).
+
+    A key-value match holds its whole key, so any one of the key's parts will
+    do: one already there, else the longest. Words holding another are dropped.
+    """
+    gate = set(_TRIGGER_WORDS) | {w for w in words if w and "_" not in w}
+    for word in sorted(w for w in words if "_" in w):
+        parts = [part for part in word.split("_") if part]
+        if parts and not gate.intersection(parts):
+            gate.add(max(parts, key=len))
+    return tuple(sorted(w for w in gate if not any(o != w and o in w for o in gate)))
 
 
 def _luhn(digits: str) -> bool:
@@ -100,6 +129,21 @@ def _luhn(digits: str) -> bool:
 def _scrub_card(match: re.Match[str]) -> str:
     digits = re.sub(r"[ -]", "", match.group(0))
     return MARKER if 13 <= len(digits) <= 19 and _luhn(digits) else match.group(0)
+
+
+def _scrub_credential(match: re.Match[str]) -> str:
+    if _WORD.fullmatch(match.group(2)):
+        return match.group(0)
+    return f"{match.group(1)} {MARKER}"
+
+
+def _scrub_key_value(match: re.Match[str]) -> str:
+    if match.group(2) == MARKER or match.group(2).lower() in _SCHEMES:
+        return match.group(0)
+    quote = match.group(2)[0]
+    if quote in "\"'":
+        return f"{match.group(1)}{quote}{MARKER}{quote}"
+    return f"{match.group(1)}{MARKER}"
 
 
 class ScrubPolicy:
@@ -125,11 +169,17 @@ class ScrubPolicy:
         self._compact = frozenset(w.replace("_", "") for w in words)
         self._substitutions: list[tuple[re.Pattern[str], Any]] = []
         if "credentials_header" not in off:
-            self._substitutions.append((_BEARER, lambda m: f"{m.group(1)} {MARKER}"))
+            self._substitutions.append((_BEARER, _scrub_credential))
         if "url_password" not in off:
             self._substitutions.append((_URL_PASSWORD, lambda m: f"{m.group(1)}{MARKER}@"))
-        if "key_value" not in off:
-            self._substitutions.append((_KEY_VALUE, lambda m: f"{m.group(1)}{MARKER}"))
+        if "key_value" not in off and words:
+            spellings = sorted(
+                ("[_-]?".join(re.escape(part) for part in word.split("_")) for word in words),
+                key=len,
+                reverse=True,
+            )
+            key_value = re.compile(_KEY_VALUE.format(keys="|".join(spellings)), re.IGNORECASE)
+            self._substitutions.append((key_value, _scrub_key_value))
         if "credit_card" not in off:
             self._substitutions.append((_CARD, _scrub_card))
         self._user_patterns = False
@@ -141,7 +191,12 @@ class ScrubPolicy:
             self._substitutions.append((compiled, MARKER))
             self._user_patterns = True
         self._literals = tuple(lit for lit in literals if lit and len(lit) >= 4)
+        self._gate = _gate(words)
+        self._trigger = re.compile(
+            "|".join([*(re.escape(word) for word in self._gate), _ANY_DIGITS]), re.IGNORECASE
+        )
         self._keys_seen: dict[str, bool] = {}
+        self._texts_seen: dict[str, str] = {}
         #: Events whose before_send raised (sent scrubbed, unchanged by it),
         #: or that could not be scrubbed (not sent: a secret must not leave).
         self.counts: collections.Counter[str] = collections.Counter()
@@ -161,19 +216,56 @@ class ScrubPolicy:
         secret = (
             normal in self._words
             or normal.replace("_", "") in self._compact
-            or any(part in self._words for part in normal.split("_"))
+            or any(
+                part in self._words or (part.endswith("s") and part[:-1] in self._words)
+                for part in normal.split("_")
+            )
         )
         if len(self._keys_seen) >= _KEY_CACHE_SIZE:
             self._keys_seen.clear()
         self._keys_seen[key] = secret
         return secret
 
+    def may_change(self, value: str) -> bool:
+        """Whether :meth:`text` could change *value*: a cheap test, never a false "no"."""
+        if self._user_patterns:
+            return True
+        for literal in self._literals:
+            if literal in value:
+                return True
+        return self._may_hold_secret(value)
+
+    def _may_hold_secret(self, value: str) -> bool:
+        """Whether a default pattern or a key-value pair could match *value*."""
+        if not value.isascii():  # case folding beyond ASCII: ask the expression itself
+            return self._trigger.search(value) is not None
+        low = value.lower()
+        for word in self._gate:
+            if word in low:
+                return True
+        return _CARD_DIGITS.search(value) is not None
+
     def text(self, value: str) -> str:
-        """*value* with every secret the patterns find replaced."""
+        """*value* with every secret the patterns find replaced.
+
+        Short strings' answers are remembered (a bounded table): an event's
+        breadcrumbs and frame variables come again in the next event.
+        """
+        known = self._texts_seen.get(value)
+        if known is not None:
+            return known
+        result = self._text(value)
+        if len(value) <= _TEXT_CACHE_LENGTH:
+            if len(self._texts_seen) >= _TEXT_CACHE_SIZE:
+                self._texts_seen.clear()
+            self._texts_seen[value] = result
+        return result
+
+    def _text(self, value: str) -> str:
         for literal in self._literals:
             if literal in value:
                 value = value.replace(literal, MARKER)
-        if not self._user_patterns and _TRIGGER.search(value) is None:
+        if not self._user_patterns and not self._may_hold_secret(value):
             return value
         for pattern, replacement in self._substitutions:
             value = pattern.sub(replacement, value)
@@ -185,31 +277,58 @@ class ScrubPolicy:
         Other objects are returned as they are (their text is scrubbed once
         they become strings in a line or an event). Never raises.
         """
+        kind = type(value)
+        if kind in _ATOMS:
+            return value
         try:
-            if isinstance(value, str):
+            if kind is str or isinstance(value, str):
                 return self.text(value)
-            if depth >= _MAX_DEPTH or not isinstance(value, (Mapping, list, tuple, set, frozenset)):
+            if depth >= _MAX_DEPTH or not (
+                kind is dict or kind is list or isinstance(value, _CONTAINERS)
+            ):
                 return value
             active = set() if active is None else active
             if id(value) in active:
                 return value
             active.add(id(value))
             try:
-                if isinstance(value, Mapping):
-                    return {
-                        key: MARKER
-                        if self.secret_key(key) and item is not None
-                        else self.value(item, depth + 1, active)
-                        for key, item in value.items()
-                    }
+                if kind is dict or isinstance(value, Mapping):
+                    return self._mapping(value, depth + 1, active)
                 return [self.value(item, depth + 1, active) for item in value]
             finally:
                 active.discard(id(value))
         except Exception:
             return MARKER
 
-    def event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Scrub a Sentry event in place (it is ours: built for this send) and return it."""
+    def _mapping(self, value: Mapping[Any, Any], depth: int, active: set[int]) -> dict[Any, Any]:
+        keys_seen = self._keys_seen
+        result: dict[Any, Any] = {}
+        for key, item in value.items():
+            secret = keys_seen.get(key) if type(key) is str else None
+            if secret is None:
+                secret = self.secret_key(key)
+            kind = type(item)
+            if secret and item is not None:
+                result[key] = MARKER
+            elif kind is str:
+                result[key] = self.text(item)
+            elif kind in _ATOMS:
+                result[key] = item
+            else:
+                result[key] = self.value(item, depth, active)
+        return result
+
+    def event(
+        self, event: dict[str, Any], send_default_pii: Optional[bool] = None
+    ) -> dict[str, Any]:
+        """Scrub a Sentry event in place (it is ours: built for this send) and return it.
+
+        Without *send_default_pii* (``None``: as the running client says) the
+        user's e-mail and IP address, the client's address, cookies and the
+        request body are personal data and go too.
+        """
+        if send_default_pii is None:
+            send_default_pii = _client_sends_pii()
         for part in ("extra", "contexts", "user", "tags", "logentry", "request"):
             if part in event and event[part] is not None:
                 event[part] = self.value(event[part])
@@ -217,34 +336,107 @@ class ScrubPolicy:
             event["message"] = self.text(event["message"])
         request = event.get("request")
         if isinstance(request, dict):
-            for name in ("query_string", "url"):
-                if isinstance(request.get(name), str):
-                    request[name] = self._query(request[name])
+            self._request(request, send_default_pii, event)
+        if not send_default_pii and isinstance(event.get("user"), dict):
+            user = event["user"]
+            if user.get("email"):
+                user["email"] = MARKER
+            if user.get("ip_address"):
+                # Not a marker: servers check the address's syntax and may refuse the event.
+                del user["ip_address"]
+                _note_removed(event, "user", "ip_address")
         crumbs = event.get("breadcrumbs")
         if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
             crumbs["values"] = self.value(crumbs["values"])
         for container in ("exception", "threads"):
-            values = (event.get(container) or {}).get("values")
-            if not isinstance(values, list):
-                continue
-            for item in values:
-                if not isinstance(item, dict):
-                    continue
+            for item in _dicts(_member(event.get(container), "values")):
                 if isinstance(item.get("value"), str):
                     item["value"] = self.text(item["value"])
-                for frame in (item.get("stacktrace") or {}).get("frames") or ():
-                    if isinstance(frame, dict) and isinstance(frame.get("vars"), dict):
+                for frame in _dicts(_member(item.get("stacktrace"), "frames")):
+                    if isinstance(frame.get("vars"), dict):
                         frame["vars"] = self.value(frame["vars"])
+        spans = event.get("spans")
+        if isinstance(spans, list):  # a transaction's: their data and descriptions
+            for span in spans:
+                if isinstance(span, dict):
+                    if isinstance(span.get("data"), dict):
+                        span["data"] = self.value(span["data"])
+                    if isinstance(span.get("description"), str):
+                        span["description"] = self.text(span["description"])
         return event
+
+    def _request(self, request: dict[str, Any], pii: bool, event: dict[str, Any]) -> None:
+        """Query string, URL and body by their keys; personal parts without *pii*."""
+        for name in ("query_string", "url"):
+            if isinstance(request.get(name), str):
+                request[name] = self._query(request[name])
+        if not pii:
+            for name in ("cookies", "data"):
+                if request.get(name):
+                    request[name] = MARKER
+            env = request.get("env")
+            if isinstance(env, dict) and env.get("REMOTE_ADDR"):
+                env["REMOTE_ADDR"] = MARKER
+        elif isinstance(request.get("data"), str):
+            request["data"] = self._body(request["data"])
+
+    def _body(self, text: str) -> str:
+        """A request body: JSON scrubbed by its keys, a form by its fields, else by pattern."""
+        stripped = text.strip()
+        if stripped[:1] in ("{", "["):
+            try:
+                parsed = json.loads(stripped)
+            except ValueError:
+                pass
+            else:
+                scrubbed = self.value(parsed)
+                return text if scrubbed == parsed else json.dumps(scrubbed, ensure_ascii=False)
+        if "=" in stripped and not any(char.isspace() for char in stripped):
+            return self._query(text)
+        return text
 
     def _query(self, text: str) -> str:
         """Query strings: ``key=value`` pairs whose key is secret lose their value."""
 
         def pair(match: re.Match[str]) -> str:
             key = match.group(1)
-            return f"{key}={MARKER}" if self.secret_key(key) else match.group(0)
+            secret = self.secret_key(key) or self.secret_key(unquote_plus(key))
+            return f"{key}={MARKER}" if secret else match.group(0)
 
         return self.text(re.sub(r"([^&=?#\s]+)=([^&#\s]*)", pair, text))
+
+
+def _member(value: Any, name: str) -> Any:
+    """``value[name]`` when *value* is a dict, else None."""
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def _dicts(values: Any) -> list[dict[str, Any]]:
+    """The dicts in *values* when it is a list, else none."""
+    return [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
+
+
+def _client_sends_pii() -> bool:
+    """Whether the running sentry-sdk client has ``send_default_pii`` on."""
+    import sentry_sdk
+
+    try:
+        return bool(sentry_sdk.get_client().options.get("send_default_pii"))
+    except Exception:
+        return False
+
+
+def _note_removed(event: dict[str, Any], *path: str) -> None:
+    """Say in the event's ``_meta`` (Sentry's protocol for it) that a value was removed."""
+    meta = event.get("_meta")
+    if not isinstance(meta, dict):
+        meta = event["_meta"] = {}
+    for part in path:
+        child = meta.get(part)
+        if not isinstance(child, dict):
+            child = meta[part] = {}
+        meta = child
+    meta[""] = {"rem": [["!config", "x"]]}
 
 
 def scrubbing_before_send(
@@ -277,3 +469,22 @@ def scrubbing_before_send(
             return event
 
     return before_send
+
+
+def scrubbing_before_send_transaction(policy: ScrubPolicy) -> Callable[[Any, Any], Any]:
+    """sentry-sdk's ``before_send_transaction``: transactions carry the request and scope too.
+
+    A transaction that cannot be scrubbed is not sent, and counted.
+    """
+
+    def before_send_transaction(event: Any, hint: Any) -> Any:
+        try:
+            return policy.event(event)
+        except Exception:
+            policy.counts["dropped_scrub_error"] += 1
+            diagnostics.warning(
+                "sentry-logging-std: a transaction could not be scrubbed", exc_info=True
+            )
+            return None
+
+    return before_send_transaction

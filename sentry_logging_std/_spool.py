@@ -9,7 +9,7 @@ Layout of a spool directory (several processes may share one)::
 
 A file is written to ``tmp/``, flushed, fsynced and renamed into ``ready/``:
 a reader never sees half a file there. Each file is framed (magic, CRC-32 and
-length before the payload), so a file torn anyway (a crash of the machine
+length before the zlib-compressed payload), so a file torn anyway (a crash of the machine
 before the data reached the disk, a truncated copy) is detected, moved to
 ``corrupt/`` and counted, never parsed. Sorting names sorts by age, and the
 size in the name lets the bounds be kept from one directory listing.
@@ -39,29 +39,39 @@ from typing import Optional, Union
 
 __all__ = ["Spool", "SpoolStatus", "frame", "unframe"]
 
-MAGIC = b"SLSPOOL1"
-_HEADER = struct.Struct(">IQ")  # CRC-32 of the payload, payload length
+MAGIC = b"SLSPOOL2"  # payload compressed with zlib
+_PLAIN_MAGIC = b"SLSPOOL1"  # payload as it is (still read)
+_HEADER = struct.Struct(">IQ")  # CRC-32 of the stored bytes, their length
 HEADER_SIZE = len(MAGIC) + _HEADER.size
 SUFFIX = ".env"
+#: Fast compression: event JSON shrinks five- to tenfold, so the byte bound
+#: holds that many more events, for about a millisecond per 200 KB.
+_LEVEL = 1
 
 #: sentry-sdk prints this logger's records when ``debug=True``.
 diagnostics = logging.getLogger("sentry_sdk.errors")
 
 
 def frame(payload: bytes) -> bytes:
-    """The bytes of a spool file holding *payload*."""
-    return MAGIC + _HEADER.pack(zlib.crc32(payload), len(payload)) + payload
+    """The bytes of a spool file holding *payload* (compressed)."""
+    stored = zlib.compress(payload, _LEVEL)
+    return MAGIC + _HEADER.pack(zlib.crc32(stored), len(stored)) + stored
 
 
 def unframe(data: bytes) -> Optional[bytes]:
     """The payload of a spool file's bytes, or None if they are torn or corrupt."""
-    if len(data) < HEADER_SIZE or not data.startswith(MAGIC):
+    if len(data) < HEADER_SIZE or not data.startswith((MAGIC, _PLAIN_MAGIC)):
         return None
     crc, length = _HEADER.unpack_from(data, len(MAGIC))
-    payload = data[HEADER_SIZE:]
-    if len(payload) != length or zlib.crc32(payload) != crc:
+    stored = data[HEADER_SIZE:]
+    if len(stored) != length or zlib.crc32(stored) != crc:
         return None
-    return payload
+    if data.startswith(_PLAIN_MAGIC):
+        return stored
+    try:
+        return zlib.decompress(stored)
+    except zlib.error:
+        return None
 
 
 def _size_of(name: str) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import gzip
 import http.client
+import io
 import logging
 import os
 import random
@@ -69,6 +70,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 CLIENT_NAME = f"sentry_logging_std/{_VERSION}"
 
 _DEFAULT_RETRY_AFTER = 60.0
+_SEND_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -101,16 +103,92 @@ def _ssl_context() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Reads from a socket, each read limited to the time left before the deadline."""
+
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        super().__init__()
+        self._owner = sock
+        # The socket's own file object: it keeps the socket open until the
+        # answer has been read, even after the connection let go of it.
+        self._raw = sock.socket.makefile("rb", buffering=0)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._owner.socket.settimeout(self._owner.left())
+        return int(self._raw.readinto(buffer) or 0)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and read ends by one deadline.
+
+    A socket timeout bounds each operation, not their sum: a server that
+    answers a byte at a time would hold a send for as long as it likes. Here
+    each operation gets only what is left of the send's whole time.
+    """
+
+    def __init__(self, sock: Any, deadline: float) -> None:
+        self.socket = sock
+        self._deadline = deadline
+
+    def left(self) -> float:
+        """The time left, or ``socket.timeout`` once there is none."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed")
+        return left
+
+    def sendall(self, data: Any) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            self.socket.settimeout(self.left())
+            sent = self.socket.send(view[:_SEND_CHUNK])
+            view = view[sent:]
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.socket, name)
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP(S) connection that keeps to one deadline from connect to the last byte."""
+
+    def __init__(
+        self, host: str, port: Optional[int], deadline: float, context: Optional[ssl.SSLContext]
+    ) -> None:
+        default = 443 if context is not None else 80
+        super().__init__(host, port or default, timeout=max(0.001, deadline - time.monotonic()))
+        self._deadline = deadline
+        self._context = context
+
+    def connect(self) -> None:
+        self.timeout = max(0.001, self._deadline - time.monotonic())
+        super().connect()
+        sock: Any = self.sock
+        if self._context is not None:
+            sock.settimeout(max(0.001, self._deadline - time.monotonic()))
+            sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = _DeadlineSocket(sock, self._deadline)
+
+
 def send_envelope(dsn: Dsn, body: bytes, timeout: float) -> SendResult:
-    """POST one serialised envelope; never raises, never waits past *timeout*."""
+    """POST one serialised envelope; never raises, never takes longer than *timeout*.
+
+    The deadline covers the whole exchange — connecting, the TLS handshake,
+    sending and reading the answer — however slowly the other side trickles.
+    (Resolving a host name is the one step no socket option bounds.)
+    """
     deadline = time.monotonic() + timeout
-    connection: http.client.HTTPConnection
-    if dsn.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            dsn.host, dsn.port, timeout=timeout, context=_ssl_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(dsn.host, dsn.port, timeout=timeout)
+    context = _ssl_context() if dsn.scheme == "https" else None
+    connection = _Connection(dsn.host, dsn.port, deadline, context)
     try:
         payload = gzip.compress(body, compresslevel=6)
         connection.request(
@@ -124,11 +202,6 @@ def send_envelope(dsn: Dsn, body: bytes, timeout: float) -> SendResult:
                 "User-Agent": CLIENT_NAME,
             },
         )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return SendResult(status=None, error=f"timed out after {timeout:g}s")
-        if connection.sock is not None:
-            connection.sock.settimeout(remaining)
         response = connection.getresponse()
         answer = response.read(64 * 1024)
         return SendResult(

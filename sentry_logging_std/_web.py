@@ -5,7 +5,7 @@ The middlewares are thin protocol adapters around sentry-sdk's own
 its isolation scope, its request data and its transaction (continuing the
 caller's trace). Inside that, this library adds, once for both protocols:
 
-* an event processor on the request's isolation scope (:func:`make_processor`)
+* an event processor on the request's isolation scope (:class:`RequestState`)
   that tags every event and transaction of the request, removes credentials
   from the request context, adds the body only with ``send_default_pii``, and
   makes an unhandled exception one event: a framework integration's capture of
@@ -30,23 +30,29 @@ from dataclasses import dataclass
 from typing import Any, Optional, cast
 
 import sentry_sdk
+from sentry_sdk.integrations.logging import ignore_logger
+from sentry_sdk.scope import use_isolation_scope
 
-from sentry_logging_std._capture import build_event
+from sentry_logging_std._capture import LogEntry, build_event, event_id_for, scope_snapshot
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, mark_captured
 from sentry_logging_std._handler import entry_from_record
 from sentry_logging_std._options import DEFAULTS, Options, parse_options
+from sentry_logging_std._scrub import MARKER
 from sentry_logging_std._tags import sanitize_tag_value
+from sentry_logging_std._worker import WORKER
 
 __all__ = [
     "MIDDLEWARE_DEFAULTS",
     "RequestState",
     "WebOptions",
     "error_response",
-    "make_processor",
     "parse_web_options",
     "report_failure",
     "sentry_trace_from_traceparent",
 ]
+
+#: The default ``logger``: its records are never sent again by sentry-sdk's logging integration.
+OWN_LOGGER = "sentry_logging_std.web"
 
 #: The middleware's own options, with their defaults; every other keyword is
 #: a client option, as for SentryHandler.
@@ -54,12 +60,17 @@ MIDDLEWARE_DEFAULTS: Mapping[str, Any] = {
     "error_message": "Internal Server Error",
     "expose_errors": False,
     "event_id_header": "X-Sentry-Event-Id",
-    "logger": "sentry_logging_std.web",
+    "logger": OWN_LOGGER,
     "service": None,
 }
 
+_PACKAGE = __name__.partition(".")[0] + "."
+
 #: Hint key of the events the middleware itself sends.
 WEB_EVENT_HINT = "sentry_logging_std.web"
+
+#: The names sentry-sdk's middlewares give a transaction no framework has named.
+GENERIC_NAMES = frozenset({"generic WSGI request", "generic ASGI request"})
 
 #: Request headers never sent to Sentry, whatever ``send_default_pii`` says.
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie"})
@@ -116,6 +127,11 @@ def parse_web_options(kwargs: Mapping[str, Any], owner: str) -> WebOptions:
         raise TypeError(f"service: expected a non-empty string or None, got {service!r}")
 
     INITIALIZER.register(client)
+    if logger == OWN_LOGGER or logger.startswith(OWN_LOGGER + "."):
+        # Every record of this library's own web logger is a crash already sent
+        # as an event: sentry-sdk's logging integration (on a client the
+        # application started) would only build it a second time to drop it.
+        ignore_logger(logger)
     return WebOptions(
         client=client,
         error_message=message,
@@ -127,36 +143,60 @@ def parse_web_options(kwargs: Mapping[str, Any], owner: str) -> WebOptions:
 
 
 class RequestState:
-    """What the middleware knows about one request, shared with its event processor."""
+    """What the middleware knows about one request; also the request's event processor.
 
-    __slots__ = (
-        "body",
-        "captured",
-        "event_id",
-        "failure",
-        "method",
-        "own_record",
-        "path",
-        "status",
-    )
+    Added as it is to the request's isolation scope (one object per request,
+    nothing else allocated): it tags every event and transaction of the
+    request, removes credentials from the request context, and makes an
+    unhandled exception one event (see :meth:`__call__`).
+    """
 
-    def __init__(self, method: str, path: str) -> None:
+    # Class-level defaults: a request sets only what it knows at its start.
+    status: Optional[int] = None
+    #: An exception a framework integration reported as unhandled (its event held back).
+    failure: Optional[BaseException] = None
+    #: The exception the middleware has sent, and the record it sent it as.
+    captured: Optional[BaseException] = None
+    own_record: Optional[logging.LogRecord] = None
+    event_id: Optional[str] = None
+    #: The request body as read by the application (only with send_default_pii).
+    body: Optional[bytearray] = None
+
+    def __init__(self, method: str, path: str, options: WebOptions) -> None:
         self.method = method
         self.path = path
-        self.status: Optional[int] = None
-        #: An exception a framework integration reported as unhandled (its event held back).
-        self.failure: Optional[BaseException] = None
-        #: The exception the middleware has sent, and the record it sent it as.
-        self.captured: Optional[BaseException] = None
-        self.own_record: Optional[logging.LogRecord] = None
-        self.event_id: Optional[str] = None
-        #: The request body as read by the application (only with send_default_pii).
-        self.body: Optional[bytearray] = None
+        self.options = options
 
     def keep_body(self, chunk: bytes) -> None:
         body = self.body
         if body is not None and len(body) < MAX_BODY:
             body.extend(chunk[: MAX_BODY - len(body)])
+
+    def __call__(self, event: dict[str, Any], hint: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """The event processor of the request's isolation scope."""
+        try:
+            if event.get("type") != "transaction" and not hint.get(WEB_EVENT_HINT):
+                exc = _exception_of(hint)
+                if exc is not None and (exc is self.captured or exc is self.failure):
+                    return None  # sent (or to be sent) once, by the middleware
+                record = hint.get("log_record")
+                if record is not None and record is self.own_record:
+                    return None  # a SentryHandler on the middleware's logger
+                if exc is not None and not hint.get(OWN_EVENT_HINT) and _unhandled(event):
+                    # A framework integration (Flask, Django, Starlette) reporting
+                    # the request's crash: the middleware sends it, once.
+                    self.failure = exc
+                    return None
+            _decorate(event, self, self.options)
+            if not INITIALIZER.owns_client:
+                # The application's client: its scrubbing ran in a global
+                # processor, before sentry-sdk's request processor added the
+                # query string and headers this one just decorated.
+                policy = INITIALIZER.scrub_policy or self.options.client.scrub
+                event = policy.event(event)
+        except Exception:  # never lose an event to this processor
+            diagnostics.debug("sentry-logging-std: web event processor failed", exc_info=True)
+        return event
 
 
 def sends_pii() -> bool:
@@ -183,31 +223,6 @@ def _unhandled(event: Mapping[str, Any]) -> bool:
     )
 
 
-def make_processor(state: RequestState, options: WebOptions) -> Any:
-    """The event processor added to one request's isolation scope."""
-
-    def processor(event: dict[str, Any], hint: dict[str, Any]) -> Optional[dict[str, Any]]:
-        try:
-            if event.get("type") != "transaction" and not hint.get(WEB_EVENT_HINT):
-                exc = _exception_of(hint)
-                if exc is not None and (exc is state.captured or exc is state.failure):
-                    return None  # sent (or to be sent) once, by the middleware
-                record = hint.get("log_record")
-                if record is not None and record is state.own_record:
-                    return None  # a SentryHandler on the middleware's logger
-                if exc is not None and not hint.get(OWN_EVENT_HINT) and _unhandled(event):
-                    # A framework integration (Flask, Django, Starlette) reporting
-                    # the request's crash: the middleware sends it, once.
-                    state.failure = exc
-                    return None
-            _decorate(event, state, options)
-        except Exception:  # never lose an event to this processor
-            diagnostics.debug("sentry-logging-std: web event processor failed", exc_info=True)
-        return event
-
-    return processor
-
-
 def _decorate(event: dict[str, Any], state: RequestState, options: WebOptions) -> None:
     tags = event.get("tags")
     if not isinstance(tags, dict):
@@ -216,10 +231,14 @@ def _decorate(event: dict[str, Any], state: RequestState, options: WebOptions) -
     if state.status is not None:
         tags["http.status_code"] = str(state.status)
     info = event.get("transaction_info")
-    if isinstance(info, dict) and info.get("source") == "url":
+    source = info.get("source") if isinstance(info, dict) else None
+    if source == "url" or event.get("transaction") in GENERIC_NAMES:
         # Not named by a framework's route: the path (sentry-sdk's ASGI support
-        # would put the whole URL, host included, which no alert rule expects).
+        # would put the whole URL, host included, which no alert rule expects;
+        # its WSGI support a fixed placeholder).
         event["transaction"] = state.path
+        if isinstance(info, dict):
+            info["source"] = "url"
     route = event.get("transaction")
     tags["http.route"] = sanitize_tag_value(
         route if isinstance(route, str) and route else state.path
@@ -229,15 +248,27 @@ def _decorate(event: dict[str, Any], state: RequestState, options: WebOptions) -
     request = event.get("request")
     if not isinstance(request, dict):
         return
+    # Credentials and what the application did not allow to leave are
+    # replaced by the marker, never dropped silently: a reader can tell.
     headers = request.get("headers")
     if isinstance(headers, dict):
         for key in [k for k in headers if isinstance(k, str) and k.lower() in SECRET_HEADERS]:
-            del headers[key]
-    request.pop("cookies", None)
+            headers[key] = MARKER
+    if "cookies" in request:
+        request["cookies"] = MARKER
     if not sends_pii():
-        request.pop("data", None)
+        if "data" in request:
+            request["data"] = MARKER
     elif state.body and "data" not in request:
         request["data"] = bytes(state.body).decode("utf-8", "replace")
+
+
+def _without_own_frames(tb: Any) -> Any:
+    """*tb* past its leading frames of this package (all of it if nothing else is left)."""
+    first = tb
+    while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith(_PACKAGE):
+        tb = tb.tb_next
+    return first if tb is None else tb
 
 
 def _origin(tb: Any) -> tuple[str, int, Optional[str]]:
@@ -264,6 +295,10 @@ def report_failure(
         return state.event_id
     exc = exc_info[1]
     state.captured = exc
+    # The stack as the application sees it: from its own code inward, without
+    # the middleware frame that caught the exception (whose variables, the
+    # whole environ among them, would only cost the event its size).
+    exc_info = (exc_info[0], exc, _without_own_frames(exc_info[2]))
     logger = options.logger
     pathname, lineno, func = _origin(exc_info[2])
     record = logger.makeRecord(
@@ -279,23 +314,12 @@ def report_failure(
     state.own_record = record
     try:
         if INITIALIZER.ensure(options.client):
-            client = sentry_sdk.get_client()
-            event, hint = build_event(
-                entry_from_record(record, with_stack=False), options.client, client.options
-            )
-            values = event.get("exception", {}).get("values")
-            if values:
-                values[-1]["mechanism"] = {"type": mechanism, "handled": False}
-            hint[WEB_EVENT_HINT] = True
-            if exc is state.failure:
-                # The integration's capture of this exception, held back, went
-                # through sentry-sdk's checks (ignore_errors) and its dedupe
-                # filter, which would now drop this event as a repeat.
-                del hint["exc_info"]
+            # Taken now: the record's data and the exception chain's frames.
+            entry = entry_from_record(record, with_stack=False)
             # Marked before it is logged: a SentryHandler on the middleware's
             # logger then knows it has been sent and does not send it again.
             mark_captured(record)
-            state.event_id = sentry_sdk.capture_event(cast(Any, event), hint=hint)
+            state.event_id = _send_crash(entry, options, mechanism, exc is state.failure)
     except Exception:
         diagnostics.warning(
             "sentry-logging-std: could not capture a request's crash", exc_info=True
@@ -306,6 +330,42 @@ def report_failure(
     except Exception:  # a handler's own failure goes to its handleError; this is the rest
         diagnostics.warning("sentry-logging-std: could not log a crash", exc_info=True)
     return state.event_id
+
+
+def _send_crash(
+    entry: LogEntry, options: WebOptions, mechanism: str, held_back: bool
+) -> Optional[str]:
+    """Send a request's crash; off this thread unless ``capture="sync"``. Returns its event id.
+
+    The id is decided now (the record's, which a JSON line of the record names
+    too), so the response can carry it before the event is built. The event
+    is built on the capture worker with a snapshot of the request's scopes:
+    its request data, tags, user and trace stay those of this request.
+    """
+    client_options = options.client
+    sync = client_options.capture == "sync"
+    snapshot = None if sync else scope_snapshot()
+
+    def capture() -> Optional[str]:
+        event, hint = build_event(entry, client_options, sentry_sdk.get_client().options)
+        values = event.get("exception", {}).get("values")
+        if values:
+            values[-1]["mechanism"] = {"type": mechanism, "handled": False}
+        hint[WEB_EVENT_HINT] = True
+        if held_back:
+            # The integration's capture of this exception, held back, went
+            # through sentry-sdk's checks (ignore_errors) and its dedupe
+            # filter, which would now drop this event as a repeat.
+            del hint["exc_info"]
+        if snapshot is None:
+            return sentry_sdk.capture_event(cast(Any, event), hint=hint)
+        with use_isolation_scope(snapshot):
+            return sentry_sdk.capture_event(cast(Any, event), hint=hint)
+
+    if sync:
+        return capture()
+    WORKER.submit(capture, client_options.queue_size, client_options.shutdown_timeout)
+    return event_id_for(entry.record)
 
 
 def error_response(

@@ -132,6 +132,11 @@ class CaptureWorker:
         with self._condition:
             return {**self._counts, "capture_pending": len(self._jobs) + self._running}
 
+    def clear_counts(self) -> None:
+        """Start counting drops and errors from zero (the counts are per process)."""
+        with self._condition:
+            self._counts.clear()
+
     def _drain_at_exit(self) -> None:
         if not self.flush(self.exit_timeout):
             left = self.pending()

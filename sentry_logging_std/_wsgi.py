@@ -6,8 +6,9 @@ transaction continuing the caller's trace); see ``_web`` for what is added.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import sentry_sdk
 from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
@@ -18,7 +19,6 @@ from sentry_logging_std._web import (
     current_exc_info,
     diagnostics,
     error_response,
-    make_processor,
     parse_web_options,
     report_failure,
     sends_pii,
@@ -32,6 +32,9 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 _STATUS_500 = "500 Internal Server Error"
+
+#: Hands a request's state from the outer half of the middleware to the inner.
+_REQUEST: contextvars.ContextVar[_Call] = contextvars.ContextVar("sentry_logging_std.request")
 
 
 class WsgiMiddleware:
@@ -48,63 +51,91 @@ class WsgiMiddleware:
         self.app = app
         self.options = parse_web_options(options, "WsgiMiddleware")
         self._sentry = SentryWsgiMiddleware(self._handle)
+        # The application's client as last seen, and whether it sends PII: read
+        # once per client, not per request.
+        self._client: Any = None
+        self._pii = False
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        call = _Call(self, environ)
         try:
-            INITIALIZER.ensure(self.options.client)
+            client = self._client
+            if (
+                client is None
+                or client is not sentry_sdk.Scope.get_global_scope().client
+                or not client.is_active()
+            ):
+                self._client_changed()
             if "HTTP_TRACEPARENT" in environ and "HTTP_SENTRY_TRACE" not in environ:
                 sentry_trace = sentry_trace_from_traceparent(environ["HTTP_TRACEPARENT"])
                 if sentry_trace is not None:
                     environ = {**environ, "HTTP_SENTRY_TRACE": sentry_trace}
         except Exception:
             diagnostics.debug("sentry-logging-std: WSGI request set-up failed", exc_info=True)
-        result: Iterable[bytes] = self._sentry(environ, start_response)
+        token = _REQUEST.set(call)
+        try:
+            result: Iterable[bytes] = self._sentry(environ, start_response)
+        finally:
+            _REQUEST.reset(token)
+        listed = call.listed
+        if listed is not None:
+            # A list: nothing can fail while the server sends it and there is
+            # nothing to close, so it goes out as it is rather than through
+            # sentry-sdk's wrapper that re-enters the request's scope per chunk.
+            return listed
         return result
 
+    def _client_changed(self) -> None:
+        """No client seen yet, or it was closed: start one if needed, read its options."""
+        INITIALIZER.ensure(self.options.client)
+        client = sentry_sdk.get_client()
+        self._pii = sends_pii()
+        # An inactive client is looked at again on the next request.
+        self._client = client if client.is_active() else None
+
     def _handle(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
-        state = RequestState(str(environ.get("REQUEST_METHOD") or "GET"), path)
+        call = _REQUEST.get(None) or _Call(self, environ)
+        call.server_start = start_response
         try:
-            sentry_sdk.Scope.get_isolation_scope().add_event_processor(
-                make_processor(state, self.options)
-            )
-            # Frameworks name the transaction by route later; a bare app keeps the path.
-            sentry_sdk.Scope.get_current_scope().set_transaction_name(path, source="url")
-            if sends_pii() and "wsgi.input" in environ:
-                state.body = bytearray()
-                environ["wsgi.input"] = _TeeInput(environ["wsgi.input"], state)
+            sentry_sdk.Scope.get_isolation_scope().add_event_processor(cast(Any, call))
+            # The transaction keeps sentry-sdk's name until a framework names it
+            # by route; the event processor puts the path in its place if none does.
+            if self._pii and "wsgi.input" in environ:
+                call.body = bytearray()
+                environ["wsgi.input"] = _TeeInput(environ["wsgi.input"], call)
         except Exception:
             diagnostics.debug("sentry-logging-std: WSGI request set-up failed", exc_info=True)
-        return _Call(self, state, start_response).run(environ)
-
-
-def _status_code(status: str) -> int:
-    try:
-        return int(status.split(" ", 1)[0])
-    except (ValueError, AttributeError):
-        return 0
-
-
-class _Call:
-    """One request's passage through the middleware."""
-
-    def __init__(self, middleware: WsgiMiddleware, state: RequestState, start: StartResponse):
-        self.middleware = middleware
-        self.options = middleware.options
-        self.state = state
-        self.server_start = start
-        self.started = False
-        self.replacement: Optional[bytes] = None
-
-    def run(self, environ: Environ) -> Iterable[bytes]:
         try:
-            result = self.middleware.app(environ, self.start_response)
+            result = self.app(environ, call.start_response)
         except Exception:
-            return self.fail(current_exc_info())
-        if self.replacement is not None:
+            listed = call.listed = call.fail(current_exc_info())
+            return listed
+        if call.replacement is not None:
             _close(result)
-            return [self.replacement]
-        return _Body(self, result)
+            listed = call.listed = [call.replacement]
+            return listed
+        if type(result) is list:
+            call.listed = result
+            return result
+        return _Body(call, result)
+
+
+class _Call(RequestState):
+    """One request's passage through the middleware (its state and event processor too)."""
+
+    server_start: StartResponse
+    started = False
+    #: The JSON answer that replaces a framework's own 500 page.
+    replacement: Optional[bytes] = None
+    #: The response body, when it is a list.
+    listed: Optional[list[bytes]] = None
+
+    def __init__(self, middleware: WsgiMiddleware, environ: Environ) -> None:
+        # RequestState's fields set here, not by its __init__: one call less per request.
+        self.method = environ.get("REQUEST_METHOD") or "GET"
+        self.path = environ.get("PATH_INFO") or "/"
+        self.options = middleware.options
+        self.middleware = middleware
 
     def _start(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         if exc_info is None:  # some servers and test clients take two arguments only
@@ -114,30 +145,46 @@ class _Call:
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:
-        code = _status_code(status)
-        self.state.status = code
-        failure = self.state.failure
-        if code >= 500 and failure is not None and self.replacement is None:
-            # The framework turned the crash its integration reported into its own 5xx.
-            event_id = report_failure(
-                self.state, (type(failure), failure, failure.__traceback__), self.options, "wsgi"
-            )
-            body, our_headers = error_response(self.options, failure, event_id)
-            if code == 500:  # its default error page: answer ours instead
-                self.replacement = body
-                self.started = True
-                self._start(_STATUS_500, our_headers, exc_info)
-                return _discard
-            if event_id and self.options.event_id_header:
-                headers = [*headers, (self.options.event_id_header, event_id)]
+        try:
+            code = self.status = int(status[:3])
+        except (ValueError, TypeError):
+            code = self.status = 0
         self.started = True
+        failure = self.failure
+        if code >= 500 and failure is not None and self.replacement is None:
+            return self._replace(failure, code, status, headers, exc_info)
+        if exc_info is None:
+            return self.server_start(status, headers)
+        return self.server_start(status, headers, exc_info)
+
+    def _replace(
+        self,
+        failure: BaseException,
+        code: int,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: Any,
+    ) -> Any:
+        """The framework turned the crash its integration reported into its own 5xx."""
+        options = self.middleware.options
+        event_id = report_failure(
+            self, (type(failure), failure, failure.__traceback__), options, "wsgi"
+        )
+        body, our_headers = error_response(options, failure, event_id)
+        if code == 500:  # its default error page: answer ours instead
+            self.replacement = body
+            self._start(_STATUS_500, our_headers, exc_info)
+            return _discard
+        if event_id and options.event_id_header:
+            headers = [*headers, (options.event_id_header, event_id)]
         return self._start(status, headers, exc_info)
 
     def fail(self, exc_info: Any) -> list[bytes]:
         """Report the crash and answer the JSON 500 (re-raised by the server if too late)."""
-        self.state.status = 500
-        event_id = report_failure(self.state, exc_info, self.options, "wsgi")
-        body, headers = error_response(self.options, exc_info[1], event_id)
+        self.status = 500
+        options = self.middleware.options
+        event_id = report_failure(self, exc_info, options, "wsgi")
+        body, headers = error_response(options, exc_info[1], event_id)
         # After an earlier start_response, WSGI says: pass exc_info; the server
         # re-raises it if the headers are already on the wire.
         self._start(_STATUS_500, headers, exc_info if self.started else None)
@@ -180,7 +227,7 @@ class _Body:
             if sent:
                 # The response is on the wire: report it, and let the server
                 # end the connection so the client sees it is cut short.
-                report_failure(call.state, exc_info, call.options, "wsgi")
+                report_failure(call, exc_info, call.middleware.options, "wsgi")
                 raise
             yield from call.fail(exc_info)
 
@@ -189,7 +236,7 @@ class _Body:
             _close(self._result)
         except Exception:
             # Nothing left to answer: the crash is reported and the response ends here.
-            report_failure(self._call.state, current_exc_info(), self._call.options, "wsgi")
+            report_failure(self._call, current_exc_info(), self._call.middleware.options, "wsgi")
 
 
 class _TeeInput:

@@ -51,6 +51,7 @@ def reset_sentry() -> None:
     # Capture jobs still queued by the last test belong to its client: let
     # them run against it, not against the next test's.
     WORKER.flush(10)
+    WORKER.clear_counts()  # per process: one test's drops are not the next one's
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=0)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +20,9 @@ from sentry_logging_std import SentryHandler
 from sentry_logging_std._scrub import MARKER, ScrubPolicy
 
 from .conftest import TEST_DSN, CapturingTransport, MakeHandler
+from .envelope_server import envelope_server
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Planted secrets; none of them may appear anywhere in what is sent.
 SECRETS = {
@@ -156,6 +164,9 @@ def test_application_client_is_scrubbed_too(transport: CapturingTransport) -> No
         ("https://bob:s3cr3t@example.com/x", f"https://bob:{MARKER}@example.com/x"),
         ("card 4111-1111-1111-1111 ok", f"card {MARKER} ok"),
         ("order 1234567890123 not a card", "order 1234567890123 not a card"),
+        # Digits after a decimal point are a fraction, not a card (this one passes Luhn).
+        ("took 0.4111111111111111 s", "took 0.4111111111111111 s"),
+        ("took 7.4111111111111111e-05 s", "took 7.4111111111111111e-05 s"),
         ("password=abc&user=bob", f"password={MARKER}&user=bob"),
         ("nothing secret here", "nothing secret here"),
     ],
@@ -167,14 +178,24 @@ def test_patterns(text: str, expected: str) -> None:
 
 harmless_keys = st.text(min_size=1, max_size=12).filter(lambda k: not ScrubPolicy().secret_key(k))
 harmless_text = st.from_regex(r"[a-z ]{0,30}", fullmatch=True)
+
+
+def harmless_nesting(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(harmless_keys, inner, max_size=4)
+
+
+def any_nesting(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4)
+
+
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | harmless_text,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(harmless_keys, inner, max_size=4),
+    harmless_nesting,
     max_leaves=20,
 )
 anything = st.recursive(
     st.none() | st.integers() | st.text() | st.binary() | st.floats(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    any_nesting,
     max_leaves=30,
 )
 
@@ -197,3 +218,159 @@ def test_scrubbing_never_raises(value: Any) -> None:
     before = repr(value)
     ScrubPolicy().value(value)
     assert repr(value) == before
+
+
+def test_failing_before_send_is_printed_with_debug_and_counted() -> None:
+    """debug=True prints the before_send failure; the event still arrives, scrubbed; counted."""
+    source = """
+        import logging, os
+        from sentry_logging_std import SentryHandler
+
+        def before_send(event, hint):
+            raise ValueError("broken before_send")
+
+        handler = SentryHandler(dsn=os.environ["DSN"], debug=True, transport="sync",
+                                before_send=before_send, capture="sync")
+        log = logging.getLogger("script")
+        log.addHandler(handler)
+        log.error("x", extra={"password": "pw-in-script-1234"})
+        print("before_send_errors", handler.stats().get("before_send_errors"))
+        """
+    with envelope_server() as server:
+        result = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(source)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "DSN": server.dsn()},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert server.wait_for(1)
+        (event,) = server.events()
+    assert "before_send raised" in result.stderr
+    assert "ValueError: broken before_send" in result.stderr
+    assert "before_send_errors 1" in result.stdout
+    assert event["contexts"]["extra"]["password"] == MARKER
+    assert "pw-in-script-1234" not in result.stderr
+
+
+def personal_event() -> dict[str, Any]:
+    return {
+        "user": {"id": "u-1", "email": "bob@example.org", "ip_address": "203.0.113.9"},
+        "request": {
+            "env": {"REMOTE_ADDR": "203.0.113.9", "SERVER_NAME": "shop"},
+            "cookies": {"theme": "dark"},
+            "data": '{"name": "bob", "password": "pw-1"}',
+        },
+    }
+
+
+def test_without_send_default_pii_personal_data_is_marked_or_noted() -> None:
+    """No e-mail, client address, cookies or body; the IP is removed and said so in _meta."""
+    event = ScrubPolicy().event(personal_event(), send_default_pii=False)
+    assert event["user"] == {"id": "u-1", "email": MARKER}
+    assert event["_meta"]["user"]["ip_address"] == {"": {"rem": [["!config", "x"]]}}
+    request = event["request"]
+    assert request["env"] == {"REMOTE_ADDR": MARKER, "SERVER_NAME": "shop"}
+    assert request["cookies"] == MARKER
+    assert request["data"] == MARKER
+
+
+def test_with_send_default_pii_personal_data_stays_and_secrets_go() -> None:
+    """send_default_pii keeps personal data; secrets (the body's, the cookies) still go."""
+    event = ScrubPolicy().event(personal_event(), send_default_pii=True)
+    assert event["user"] == personal_event()["user"]
+    assert "_meta" not in event
+    assert event["request"]["env"]["REMOTE_ADDR"] == "203.0.113.9"
+    assert event["request"]["cookies"] == MARKER  # a cookie jar holds sessions: always secret
+    assert json.loads(event["request"]["data"]) == {"name": "bob", "password": MARKER}
+
+
+def test_pii_default_follows_the_running_client(make_handler: MakeHandler) -> None:
+    """With no argument, event() asks the running client (send_default_pii off by default)."""
+    make_handler()
+    logging.getLogger("tests.app").error("starts the client")
+    assert ScrubPolicy().event(personal_event())["user"]["email"] == MARKER
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("user=bob&password=pw-1&x=1", f"user=bob&password={MARKER}&x=1"),
+        ("user%5Bpassword%5D=pw-1", f"user%5Bpassword%5D={MARKER}"),
+        ('[{"token": "t-1"}]', f'[{{"token": "{MARKER}"}}]'),
+        ('{"name": "bob"}', '{"name": "bob"}'),
+        ("plain text body, Bearer abc123def456", f"plain text body, Bearer {MARKER}"),
+    ],
+)
+def test_request_bodies(body: str, expected: str) -> None:
+    """JSON bodies by their keys, form bodies by their fields, anything else by pattern."""
+    event = {"request": {"data": body}}
+    assert ScrubPolicy().event(event, send_default_pii=True)["request"]["data"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("token refreshed", "token refreshed"),
+        ("Basic authentication failed", "Basic authentication failed"),
+        ("Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l", f"Authorization: Basic {MARKER}"),
+        ('{"password": "pw-1", "n": 1}', f'{{"password": "{MARKER}", "n": 1}}'),
+        ("{'token': 'abc'}", f"{{'token': '{MARKER}'}}"),
+        ("refresh_token=abc&x=1", f"refresh_token={MARKER}&x=1"),
+        ("sessionid=abc; theme=dark", f"sessionid={MARKER}; theme=dark"),
+        ("tokenizer: bert", "tokenizer: bert"),
+        ("postgres://app:pw@db:5432/prod", f"postgres://app:{MARKER}@db:5432/prod"),
+        ("next=/a&csrf=abc123&x=1", f"next=/a&csrf={MARKER}&x=1"),
+        ("Authorization: Token abcdef123", f"Authorization: Token {MARKER}"),
+        ("cookie: sessionid=abc; theme=dark", f"cookie: {MARKER}; theme=dark"),
+        ("apiKey: xyz", f"apiKey: {MARKER}"),
+        ("author: bob", "author: bob"),
+    ],
+)
+def test_more_patterns(text: str, expected: str) -> None:
+    """Quoted key-value pairs (JSON, reprs) are found; prose after "Token"/"Basic" is kept."""
+    assert ScrubPolicy().text(text) == expected
+
+
+def test_key_value_text_follows_the_policys_keys() -> None:
+    """``key=value`` in text is found for the user's keys, and not for a default turned off."""
+    assert ScrubPolicy(keys=["ssn"]).text("ssn=078-05-1120 ok") == f"ssn={MARKER} ok"
+    assert ScrubPolicy(defaults_off=["token"]).text("token=abc") == "token=abc"
+    assert ScrubPolicy(defaults_off=["key_value"]).text("password=abc") == "password=abc"
+
+
+@pytest.mark.parametrize("key", ["cookies", "passwords", "api_tokens", "X-CSRF-Token"])
+def test_plural_and_header_keys_are_secret(key: str) -> None:
+    assert ScrubPolicy().secret_key(key)
+
+
+@settings(max_examples=300)
+@given(st.text())
+def test_text_scrubbing_is_idempotent(text: str) -> None:
+    """Scrubbing scrubbed text changes nothing (events may pass two scrubbing steps)."""
+    policy = ScrubPolicy()
+    once = policy.text(text)
+    assert policy.text(once) == once
+
+
+EVENT_PARTS = "extra contexts user tags logentry request message breadcrumbs exception threads"
+EVENT_PARTS += " spans"
+events = st.fixed_dictionaries({}, optional=dict.fromkeys(EVENT_PARTS.split(), anything))
+
+
+@settings(max_examples=300)
+@given(events, st.booleans())
+def test_event_scrubbing_never_raises(event: dict[str, Any], pii: bool) -> None:
+    """Any shape of event, however wrong, is scrubbed without an exception."""
+    ScrubPolicy().event(event, send_default_pii=pii)
+
+
+@settings(max_examples=500)
+@given(st.text() | st.from_regex(r"[a-zA-Z0-9 :=/@.-]{0,40}", fullmatch=True))
+def test_may_change_never_says_no_wrongly(text: str) -> None:
+    """The formatter's cheap first look: text() changes nothing it called unchangeable."""
+    policy = ScrubPolicy(literals=["5ec4e7d5a1c0ffee"])
+    assert policy.may_change(text) or policy.text(text) == text
+    assert ScrubPolicy().may_change(text) or ScrubPolicy().text(text) == text

@@ -76,6 +76,14 @@ def test_frame_round_trip_and_every_torn_prefix_is_detected() -> None:
     assert unframe(data + b"x") is None
 
 
+def test_files_are_stored_compressed() -> None:
+    """Event JSON is stored compressed: the byte bound holds several times more events."""
+    payload = envelope_bytes(1) + b'{"vars": "' + b"0.000123, " * 5000 + b'"}\n'
+    data = frame(payload)
+    assert unframe(data) == payload
+    assert len(data) * 5 < len(payload)
+
+
 def test_torn_file_is_set_aside_and_counted_and_the_rest_still_reads(tmp_path: Path) -> None:
     """A torn file in ready/ never crashes the reader: it moves to corrupt/ and is counted."""
     spool = Spool(tmp_path)

@@ -71,9 +71,11 @@ def test_crash_is_one_event_a_json_500_and_the_event_id_header(
     assert request["query_string"] == "page=2"
     headers = headers_of(event)
     assert headers["x-trace"] == "t1"
-    assert "authorization" not in headers
-    assert "cookie" not in headers
-    assert "data" not in request  # no body without send_default_pii
+    # Credentials are marked, never silently dropped; no body without send_default_pii.
+    assert headers["authorization"] == "[Filtered]"
+    assert headers["cookie"] == "[Filtered]"
+    assert request.get("data", "[Filtered]") == "[Filtered]"
+    assert "s3cret" not in str(event)
     tags = event["tags"]
     assert tags["http.method"] == "POST"
     assert tags["http.status_code"] == "500"
@@ -82,7 +84,7 @@ def test_crash_is_one_event_a_json_500_and_the_event_id_header(
 
 
 def test_body_and_no_credentials_with_send_default_pii(transport: CapturingTransport) -> None:
-    """With send_default_pii the body the app read is attached; credentials are still removed."""
+    """With send_default_pii the body the app read is attached; credentials are still marked."""
     app = middleware(crashing_app, transport, send_default_pii=True)
     wsgi_call(
         app,
@@ -93,9 +95,10 @@ def test_body_and_no_credentials_with_send_default_pii(transport: CapturingTrans
     )
     (event,) = transport.events
     assert event["request"]["data"] == "card=4242"
-    assert "authorization" not in headers_of(event)
-    assert "cookie" not in headers_of(event)
-    assert "cookies" not in event["request"]
+    assert headers_of(event)["authorization"] == "[Filtered]"
+    assert headers_of(event)["cookie"] == "[Filtered]"
+    assert event["request"].get("cookies", "[Filtered]") == "[Filtered]"
+    assert "s3cret" not in str(event)
 
 
 def test_crash_is_logged_with_its_stack_and_event_id(transport: CapturingTransport) -> None:
@@ -108,7 +111,11 @@ def test_crash_is_logged_with_its_stack_and_event_id(transport: CapturingTranspo
     assert line["message"] == "unhandled exception in GET /orders/7"
     assert "OrderFailed: order 7" in line["error"]["stack_trace"]
     assert line["sentry"]["event_id"] == response.headers["x-sentry-event-id"]
-    assert len(transport.events) == 1
+    (event,) = transport.events
+    # The stack starts at the application's code, in the line and in the event.
+    assert "sentry_logging_std" not in line["error"]["stack_trace"]
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    assert [frame["function"] for frame in frames] == ["crashing_app"]
 
 
 def test_sentry_handler_on_the_logger_does_not_send_the_crash_twice(
@@ -317,3 +324,26 @@ def test_logger_at_critical_only_still_reports(transport: CapturingTransport) ->
         assert len(transport.events) == 1
     finally:
         logging.getLogger("quiet.http").setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize("capture", ["background", "sync"])
+def test_crash_event_is_built_off_the_request_thread(
+    transport: CapturingTransport, capture: str
+) -> None:
+    """By default the crash's event is built on the capture worker, still with the request."""
+    built_on: list[str] = []
+
+    def before_send(event: Any, hint: Any) -> Any:
+        built_on.append(threading.current_thread().name)
+        return event
+
+    app = middleware(crashing_app, transport, before_send=before_send, capture=capture)
+    response = wsgi_call(app, "/orders/7", headers={"X-Trace": "t1"})
+    (event,) = transport.events
+    assert response.headers["x-sentry-event-id"] == event["event_id"]
+    assert headers_of(event)["x-trace"] == "t1"
+    assert event["tags"]["http.route"] == "/orders/7"
+    expected = (
+        threading.current_thread().name if capture == "sync" else "sentry-logging-std.capture"
+    )
+    assert built_on == [expected]

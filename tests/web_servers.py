@@ -142,6 +142,43 @@ async def asgi_request(
     )
 
 
+async def asgi_websocket(
+    app: Callable[..., Any],
+    path: str,
+    texts: list[str],
+    headers: Optional[dict[str, str]] = None,
+) -> list[dict[str, Any]]:
+    """One real ASGI websocket session: connect, send *texts*; returns every message sent back."""
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "subprotocols": [],
+    }
+    incoming: list[dict[str, Any]] = [{"type": "websocket.connect"}]
+    incoming += [{"type": "websocket.receive", "text": text} for text in texts]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
 def asgi_call(app: Callable[..., Any], path: str = "/", **kwargs: Any) -> Response:
     response, _ = asyncio.run(asgi_request(app, path, **kwargs))
     assert response is not None

@@ -15,6 +15,7 @@ SERVERS = {
     "gunicorn-django": lambda port: gunicorn_argv(
         "wsgi:application", port, EXAMPLES / "django_app"
     ),
+    "uvicorn-django": lambda port: uvicorn_argv("asgi:application", port, EXAMPLES / "django_app"),
     "uvicorn-fastapi": lambda port: uvicorn_argv("fastapi_app:app", port, EXAMPLES),
 }
 
@@ -48,7 +49,8 @@ def test_crash_is_stored_once_under_the_id_the_user_was_given(
     assert request_data["url"].endswith("/orders/13")
     headers = {k.lower(): v for k, v in request_data["headers"].items()}
     assert headers["x-ticket"] == "7"
-    assert "authorization" not in headers
+    assert headers["authorization"] == "[Filtered]"
+    assert "s3cret" not in str(data)
     assert data["tags"]["http.status_code"] == "500"
     assert data["tags"]["http.method"] == "GET"
     assert data["tags"]["service"] == "shop"

@@ -1,0 +1,207 @@
+"""What scrubbing costs: through SentryHandler, and the event scrubbing function on its own.
+
+Run: ``python benchmarks/bench_scrub.py`` (``--quick`` for a short run).
+
+1. ``logger.error`` / ``logger.exception`` (with nested extras, secrets among
+   them) through SentryHandler with the default policy and with every default
+   turned off and no keys added (the least scrubbing the options allow: the
+   event is still walked), same records, same process, alternating rounds.
+   ``capture="background"`` times the calling thread (the worker scrubs);
+   ``capture="sync"`` times the whole path on the calling thread (build, scrub,
+   serialise, hand to a transport that drops it): the worker's cost per event.
+2. The event scrubbing function alone on one realistic event (100 breadcrumbs
+   with data, user, contexts, tags, nested extras, a two-exception chain with
+   frame variables): this library's ``ScrubPolicy.event`` vs sentry-sdk's
+   ``EventScrubber`` with its defaults (``recursive=False`` and ``True``), on
+   fresh copies of the same event (not timed), interleaved call by call.
+
+Printed: median microseconds and ratios (defaults / off; ours / sentry-sdk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import statistics
+import time
+from typing import Any, Callable
+
+import sentry_sdk
+from bench_common import DSN, DropTransport
+from sentry_sdk.scrubber import EventScrubber
+
+from sentry_logging_std import SentryHandler
+from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._scrub import DEFAULT_KEYS, DEFAULT_PATTERNS, ScrubPolicy
+from sentry_logging_std._worker import WORKER
+
+ALL_DEFAULTS = sorted(DEFAULT_KEYS) + list(DEFAULT_PATTERNS)
+
+
+def extras(n: int) -> dict[str, Any]:
+    return {
+        "order_id": n,
+        "password": "hunter2-not-real",
+        "customer": {"name": "alice", "tier": "gold", "address": {"city": "Lyon", "zip": "69001"}},
+        "payment": {"gateway": {"token": "tok_123456", "attempts": [{"n": 1, "ok": False}]}},
+        "upstream": "https://svc:pw-123@pay.example.org/v1",
+        "note": "retry scheduled in 30 s",
+    }
+
+
+def charge(order_id: int) -> None:
+    password = "local-secret-123"
+    settings = {"service": "billing", "token": "tok_local_456", "retries": 3}
+    try:
+        raise KeyError(order_id)
+    except KeyError as exc:
+        if password and settings:
+            raise RuntimeError(f"order {order_id} failed: api_key=ak_789") from exc
+
+
+def op_error(log: logging.Logger, n: int) -> None:
+    log.error("order %s failed, Authorization: Bearer abc123def456", n, extra=extras(n))
+
+
+def op_exception(log: logging.Logger, n: int) -> None:
+    try:
+        charge(n)
+    except RuntimeError:
+        log.exception("order %s failed", n, extra=extras(n))
+
+
+def reset() -> None:
+    WORKER.flush(60)
+    client = sentry_sdk.get_client()
+    if client.is_active():
+        client.close(timeout=0)
+    sentry_sdk.Scope.get_global_scope().set_client(None)
+    for scope in (sentry_sdk.Scope.get_isolation_scope(), sentry_sdk.Scope.get_current_scope()):
+        scope.clear()
+    INITIALIZER.reset()
+    log = logging.getLogger("bench")
+    for handler in log.handlers[:]:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def setup(**options: Any) -> logging.Logger:
+    reset()
+    log = logging.getLogger("bench")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(SentryHandler(dsn=DSN, transport=DropTransport(), flood_limit=0, **options))
+    for n in range(120):  # 100 breadcrumbs in scope, as in a long-running request
+        log.info("step %d", n, extra={"step": n, "session": "s-123456"})
+    WORKER.flush(30)
+    return log
+
+
+def measure(
+    options: dict[str, Any], op: Callable[[logging.Logger, int], None], calls: int
+) -> float:
+    """Median microseconds per call on the calling thread."""
+    log = setup(**options)
+    clock = time.perf_counter_ns
+    latencies = []
+    for n in range(calls):
+        started = clock()
+        op(log, n)
+        latencies.append((clock() - started) / 1000)
+    WORKER.flush(60)
+    return statistics.median(latencies)
+
+
+def handler_comparison(calls: int, rounds: int) -> None:
+    print("SentryHandler, median microseconds per call (100 breadcrumbs in scope)")
+    print(f"{'':<34} {'defaults':>9} {'all off':>9}   ratio")
+    for capture in ("background", "sync"):
+        for name, op in (("logger.error", op_error), ("logger.exception", op_exception)):
+            on: list[float] = []
+            off: list[float] = []
+            for _ in range(rounds):
+                on.append(measure({"capture": capture}, op, calls))
+                off.append(
+                    measure({"capture": capture, "scrub_defaults_off": ALL_DEFAULTS}, op, calls)
+                )
+            a, b = statistics.median(on), statistics.median(off)
+            label = f"{name} capture={capture}"
+            print(f"{label:<34} {a:9.1f} {b:9.1f}   {a / b:6.3f}")
+    reset()
+
+
+def realistic_event() -> dict[str, Any]:
+    """One event as sentry-sdk hands it to before_send, caught before anything scrubs it."""
+    reset()
+    caught: list[dict[str, Any]] = []
+
+    def keep(event: Any, hint: Any) -> None:
+        caught.append(copy.deepcopy(event))
+
+    sentry_sdk.init(
+        dsn=DSN,
+        transport=DropTransport(),
+        before_send=keep,
+        event_scrubber=EventScrubber(denylist=[], pii_denylist=[]),
+    )
+    for n in range(100):
+        sentry_sdk.add_breadcrumb(
+            category="app", message=f"step {n}", data={"step": n, "session": "s-123456"}
+        )
+    sentry_sdk.set_user({"id": "u-7", "email": "alice@example.org"})
+    sentry_sdk.set_context("db", {"dsn": "postgres://app:pw@db/prod", "pool": {"size": 5}})
+    sentry_sdk.set_tag("order_id", "7")
+    for key, value in extras(7).items():
+        sentry_sdk.set_extra(key, value)
+    try:
+        charge(7)
+    except RuntimeError as exc:
+        sentry_sdk.capture_exception(exc)
+    reset()
+    (event,) = caught
+    return event
+
+
+def function_comparison(calls: int, rounds: int) -> None:
+    event = realistic_event()
+    ours = ScrubPolicy(literals=["publickey"])
+    sdk = EventScrubber()
+    sdk_recursive = EventScrubber(recursive=True)
+    candidates: dict[str, Callable[[Any], Any]] = {
+        "ScrubPolicy.event": lambda e: ours.event(e, send_default_pii=False),
+        "EventScrubber()": sdk.scrub_event,
+        "EventScrubber(recursive=True)": sdk_recursive.scrub_event,
+    }
+    # Interleaved call by call, each on its own fresh copy (the copy is not timed).
+    results: dict[str, list[float]] = {name: [] for name in candidates}
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for _ in range(calls):
+            for name, function in candidates.items():
+                fresh = copy.deepcopy(event)
+                started = clock()
+                function(fresh)
+                results[name].append((clock() - started) / 1000)
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    print("\nthe scrubbing function alone on one realistic event, median microseconds")
+    for name, value in medians.items():
+        print(f"{name:<34} {value:9.1f}")
+    mine = medians["ScrubPolicy.event"]
+    print(f"{'ratio ours / EventScrubber()':<34} {mine / medians['EventScrubber()']:9.3f}")
+    ratio = mine / medians["EventScrubber(recursive=True)"]
+    print(f"{'ratio ours / recursive=True':<34} {ratio:9.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
+    args = parser.parse_args()
+    calls, rounds = (150, 3) if args.quick else (400, 5)
+    logging.raiseExceptions = True
+    handler_comparison(calls, rounds)
+    function_comparison(calls * 2, rounds)
+
+
+if __name__ == "__main__":
+    main()
