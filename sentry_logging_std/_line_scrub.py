@@ -26,6 +26,7 @@ import threading
 import weakref
 from typing import Any, Callable, Optional
 
+from sentry_logging_std._options import scrub_policy
 from sentry_logging_std._scrub import MARKER, ScrubPolicy
 
 __all__ = ["MARKER", "LineScrubber", "build_policy", "scrubber_for"]
@@ -139,21 +140,6 @@ def scrubber_for(policy: ScrubPolicy) -> LineScrubber:
         return scrubber
 
 
-def _names(value: object, option: str) -> list[str]:
-    """A list of strings, or a comma-separated string of them: as the handlers take it."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, (bytes, bytearray)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{option}: expected a list of strings, got {type(value).__name__}")
-    items = list(value)
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError(f"{option}: expected a list of strings, got {type(item).__name__}")
-    return items
-
-
 def build_policy(
     scrub_keys: object = None, scrub_patterns: object = None, scrub_defaults_off: object = None
 ) -> Optional[ScrubPolicy]:
@@ -163,8 +149,4 @@ def build_policy(
     """
     if scrub_keys is None and scrub_patterns is None and scrub_defaults_off is None:
         return None
-    return ScrubPolicy(
-        keys=_names(scrub_keys, "scrub_keys"),
-        patterns=_names(scrub_patterns, "scrub_patterns"),
-        defaults_off=_names(scrub_defaults_off, "scrub_defaults_off"),
-    )
+    return scrub_policy(scrub_keys, scrub_patterns, scrub_defaults_off)

@@ -25,7 +25,7 @@ from sentry_logging_std._scrub import (
 )
 from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
 
-__all__ = ["Dsn", "Options", "parse_dsn", "parse_options"]
+__all__ = ["Dsn", "Options", "parse_dsn", "parse_options", "scrub_policy"]
 
 TRANSPORT_MODES = ("background", "sync")
 CAPTURE_MODES = ("background", "sync")
@@ -285,10 +285,10 @@ def parse_options(
         flood_window=_positive(raw["flood_window"], "flood_window"),
         tags=tags,
         tag_keys=frozenset(_str_list(raw["tag_keys"], "tag_keys")),
-        scrub=ScrubPolicy(
-            keys=_str_list(raw["scrub_keys"], "scrub_keys"),
-            patterns=_str_list(raw["scrub_patterns"], "scrub_patterns"),
-            defaults_off=_str_list(raw["scrub_defaults_off"], "scrub_defaults_off"),
+        scrub=scrub_policy(
+            raw["scrub_keys"],
+            raw["scrub_patterns"],
+            raw["scrub_defaults_off"],
             literals=[parsed_dsn.public_key] if parsed_dsn and parsed_dsn.public_key else [],
         ),
         event_level=_level(raw["event_level"], "event_level", level_names),
@@ -408,6 +408,21 @@ def _choice(value: Any, option: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
     return str(value)
+
+
+def scrub_policy(
+    scrub_keys: Any, scrub_patterns: Any, scrub_defaults_off: Any, literals: Iterable[str] = ()
+) -> ScrubPolicy:
+    """The scrubbing policy of these option values (every front door, JSON ones included).
+
+    Raises TypeError or ValueError naming the option.
+    """
+    return ScrubPolicy(
+        keys=_str_list(scrub_keys, "scrub_keys"),
+        patterns=_str_list(scrub_patterns, "scrub_patterns"),
+        defaults_off=_str_list(scrub_defaults_off, "scrub_defaults_off"),
+        literals=list(literals),
+    )
 
 
 def _str_list(value: Any, option: str) -> list[str]:

@@ -143,30 +143,37 @@ def exception_values(
     *frozen* (from :func:`freeze_exception`), each frame's variables are the
     ones it had when the error was logged.
     """
+    options = dict(client_options)
+    # With every frame frozen, the live frames' variables would be serialised
+    # only to be replaced: leave them out, and add the frozen ones.
+    restore = bool(frozen) and bool(options.get("include_local_variables", True))
+    if restore:
+        options["include_local_variables"] = False
     event, _hint = event_from_exception(
         exc_info,
-        client_options=dict(client_options),
+        client_options=options,
         mechanism={"type": mechanism_type, "handled": True},
     )
     values: list[dict[str, Any]] = event["exception"]["values"]
-    if frozen:
-        _restore_variables(values, frozen, client_options)
+    if restore and not _restore_variables(values, frozen or {}, client_options):
+        # A frame without its frozen copy (never seen so far): the live
+        # variables are better than none.
+        return exception_values(exc_info, client_options, mechanism_type, None)
     return values
 
 
 def _restore_variables(
     values: list[dict[str, Any]], frozen: dict[FrameKey, list[FrozenFrame]], client_options: Any
-) -> None:
+) -> bool:
+    """Give every frame the variables of its frozen copy; False if one has none."""
     max_length = client_options.get("max_value_length")
     taken: dict[FrameKey, int] = {}
     for value in values:
         for frame in (value.get("stacktrace") or {}).get("frames") or ():
-            if "vars" not in frame:
-                continue
             key: FrameKey = (frame.get("abs_path"), frame.get("function") or "", frame["lineno"])
             candidates = frozen.get(key)
             if not candidates:
-                continue
+                return False
             index = taken.get(key, 0)
             # The same frame in several exceptions of a chain is one frame
             # object: reuse the last copy rather than run out.
@@ -181,3 +188,4 @@ def _restore_variables(
             )
             if "vars" in redone:
                 frame["vars"] = redone["vars"]
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,33 @@ def test_trace_continued_and_in_log_lines(
     assert lines
     assert lines[-1]["trace"]["id"] == TRACE_ID
     assert lines[-1]["transaction"]["id"] == trace["span_id"]
+
+
+def test_websocket_over_a_real_uvicorn(server: Server, endpoint: EnvelopeServer) -> None:
+    """Echo passes through untouched; a crash is one event and closes the socket with 1011."""
+    if server.name != "uvicorn-fastapi":
+        pytest.skip("the websocket route is in the FastAPI example")
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    before = len(endpoint.envelopes)
+    with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as socket:
+        socket.send("hello")
+        assert socket.recv(timeout=10) == "hello"
+        socket.send("crash")
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1011
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        errors = envelope_items(endpoint.envelopes[before:], "event")
+        if errors:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)  # a second event, if one were sent, would be here by now
+    errors = envelope_items(endpoint.envelopes[before:], "event")
+    assert len(errors) == 1, server.output()
+    (event,) = errors
+    assert event["exception"]["values"][-1]["value"] == "the socket handler failed"
+    assert event["tags"]["service"] == "shop"
