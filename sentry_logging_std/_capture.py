@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 import sentry_sdk
 from sentry_sdk.scope import use_isolation_scope
@@ -196,16 +196,25 @@ def build_event(
     return event, hint
 
 
-def capture_entry(entry: LogEntry, options: Options, scope: Any = None) -> Optional[str]:
+def capture_entry(
+    entry: LogEntry,
+    options: Options,
+    scope: Any = None,
+    adjust: Optional[Callable[[dict[str, Any], dict[str, Any]], None]] = None,
+) -> Optional[str]:
     """Send *entry* as an event; returns the event id, or None if it was dropped.
 
     *scope* is a snapshot of the logging thread's scopes (:func:`scope_snapshot`),
     for an entry sent from another thread: it becomes the isolation scope while
     the event is captured, event processors included (the request data a web
     integration adds, for one). By default the current scopes apply.
+    *adjust*, if given, changes the built event and its hint before the send
+    (the web middleware marks a request's crash as unhandled).
     """
     client = sentry_sdk.get_client()
     event, hint = build_event(entry, options, client.options)
+    if adjust is not None:
+        adjust(event, hint)
     mark_captured(entry.record)
     event_id: Optional[str]
     if scope is None:

@@ -31,9 +31,8 @@ from typing import Any, Optional, cast
 
 import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
-from sentry_sdk.scope import use_isolation_scope
 
-from sentry_logging_std._capture import LogEntry, build_event, event_id_for, scope_snapshot
+from sentry_logging_std._capture import LogEntry, capture_entry, event_id_for, scope_snapshot
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, mark_captured
 from sentry_logging_std._handler import entry_from_record
 from sentry_logging_std._options import DEFAULTS, Options, parse_options
@@ -343,11 +342,8 @@ def _send_crash(
     its request data, tags, user and trace stay those of this request.
     """
     client_options = options.client
-    sync = client_options.capture == "sync"
-    snapshot = None if sync else scope_snapshot()
 
-    def capture() -> Optional[str]:
-        event, hint = build_event(entry, client_options, sentry_sdk.get_client().options)
+    def unhandled(event: dict[str, Any], hint: dict[str, Any]) -> None:
         values = event.get("exception", {}).get("values")
         if values:
             values[-1]["mechanism"] = {"type": mechanism, "handled": False}
@@ -357,14 +353,15 @@ def _send_crash(
             # through sentry-sdk's checks (ignore_errors) and its dedupe
             # filter, which would now drop this event as a repeat.
             del hint["exc_info"]
-        if snapshot is None:
-            return sentry_sdk.capture_event(cast(Any, event), hint=hint)
-        with use_isolation_scope(snapshot):
-            return sentry_sdk.capture_event(cast(Any, event), hint=hint)
 
-    if sync:
-        return capture()
-    WORKER.submit(capture, client_options.queue_size, client_options.shutdown_timeout)
+    if client_options.capture == "sync":
+        return capture_entry(entry, client_options, adjust=unhandled)
+    snapshot = scope_snapshot()
+    WORKER.submit(
+        lambda: capture_entry(entry, client_options, snapshot, adjust=unhandled),
+        client_options.queue_size,
+        client_options.shutdown_timeout,
+    )
     return event_id_for(entry.record)
 
 
