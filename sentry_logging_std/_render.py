@@ -662,7 +662,13 @@ def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 _Declared = tuple[Converter, tuple[str, ...], tuple[str, ...], bool]
-_NO_TEXTS: dict[str, str] = {}
+
+
+def _remember(table: dict[Any, str], value: Any, text: str) -> None:
+    """Keep *value*'s label in *table*, which starts over when full."""
+    if len(table) >= _MAX_CACHED_LABELS:
+        table.clear()
+    table[value] = text
 
 
 def _numbered(key: str, labels: Mapping[str, Any]) -> str:
@@ -674,7 +680,7 @@ def _numbered(key: str, labels: Mapping[str, Any]) -> str:
 
 
 _MAX_CACHED_KEYS = 4096
-_MAX_CACHED_NUMBERS = 1024
+_MAX_CACHED_LABELS = 4096
 _MAX_CACHED_MESSAGES = 1024
 _CACHED_MESSAGE = 256
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
@@ -785,13 +791,15 @@ class Renderer:
         self._plain_keys: set[str] = set()
         # Short messages seen before -> their encoded (scrubbed, cut) text.
         self._messages: dict[str, str] = {}
-        # Label texts of ints and floats seen before (floats print slowly).
+        # Labels made before, by value: strings (short ones), ints and floats
+        # (floats print slowly); replaced when the scrubbing policy changes.
+        self._strs: dict[str, str] = {}
         self._ints: dict[int, str] = {}
         self._floats: dict[float, str] = {}
         # (level, logger, file, line, function, pid, thread) -> encoded head.
         self._heads: dict[tuple[Any, ...], _Head] = {}
-        # The second last formatted: [start, end) and its text.
-        self._second: tuple[float, float, str] = (0.0, 0.0, "")
+        # The second of the last line: its start and its text.
+        self._second: tuple[float, str] = (-math.inf, "")
         # Scrubbing: the scrubber in use; with _follow, the policy it was
         # made for (a sentinel until the first record).
         self.scrub = scrub
@@ -816,6 +824,9 @@ class Renderer:
         # Verdicts on label keys and scrubbed messages were the old policy's.
         self._plain_keys = set()
         self._messages = {}
+        self._strs = {}
+        self._ints = {}
+        self._floats = {}
         self._scrubber = scrubber
         self._followed = policy
         return scrubber
@@ -823,12 +834,6 @@ class Renderer:
     # -- pieces ------------------------------------------------------------
 
     def _timestamp(self, created: Any) -> str:
-        window = self._second
-        try:
-            if window[0] <= created < window[1]:
-                return window[2] + _MILLIS[int((created - window[0]) * 1000)]
-        except Exception:  # noqa: S110 - not a number: the checks below handle it
-            pass
         try:
             second = math.floor(created)
             millis = int((created - second) * 1000)
@@ -844,7 +849,7 @@ class Renderer:
             f"{parts[0]:04d}-{parts[1]:02d}-{parts[2]:02d}T"
             f"{parts[3]:02d}:{parts[4]:02d}:{parts[5]:02d}"
         )
-        self._second = (float(second), second + 1.0, prefix)
+        self._second = (float(second), prefix)
         return prefix + _MILLIS[min(max(millis, 0), 999)]
 
     def _text(self, value: Any, scrub: Optional[LineScrubber] = None) -> str:
@@ -969,34 +974,20 @@ class Renderer:
         """(labels, declared fields): every undeclared extra as a string label.
 
         The common case costs one set lookup per key (a known plain key: safe
-        as it is, not skipped, declared or secret) and one type test per
-        value (str, int, float); everything else takes the slower branches.
+        as it is, not skipped, declared or secret) and one type test and one
+        table lookup per value (a str, int or float whose label was made
+        before); everything else takes the slower branches.
         """
-        limit = self.max_length
         plain = self._plain_keys
-        labels: dict[str, str] = {}
-        declared: Optional[dict[str, Any]] = None
-        if scrub is None:
-            texts: dict[str, str] = _NO_TEXTS
-            big = _SMALL_INT
-            real = math.inf
-        else:
-            texts = scrub.cache
-            # Numbers below 10**12 (no card number: that has 13+ digits) need
-            # no scrubbing under the default patterns; otherwise every number
-            # is scrubbed as its text.
-            big = _PLAIN_INT if scrub.numbers_safe else 0
-            real = float(_PLAIN_INT) if scrub.numbers_safe else 0.0
+        strs = self._strs
         ints = self._ints
         floats = self._floats
+        labels: dict[str, str] = {}
+        declared: Optional[dict[str, Any]] = None
         # Whether a key was changed to make it safe: only then can two keys clash.
         changed = False
         for key, value in pairs:
-            if key in plain:
-                safe = key
-                if changed and safe in labels:
-                    safe = _numbered(safe, labels)
-            else:
+            if key not in plain:
                 if key in self._skip:
                     continue
                 spec = self._declared.get(key)
@@ -1013,50 +1004,54 @@ class Renderer:
                 if scrub is not None and value is not None and scrub.secret_key(key):
                     labels[safe] = MARKER
                     continue
+                key = safe  # noqa: PLW2901 - the label key replaces the raw one
+            elif changed and key in labels:
+                key = _numbered(key, labels)  # noqa: PLW2901 - as above
             cls = value.__class__
             if cls is str:
-                if scrub is None:
-                    text = value
-                else:
-                    text = texts.get(value)
-                    if text is None:
-                        text = scrub.text(value)
-                labels[safe] = text if len(text) <= limit else cut(text, limit)
-            elif cls is int and -big < value < big:
+                text = strs.get(value)
+            elif cls is int:
                 text = ints.get(value)
-                if text is None:
-                    text = self._int_text(value)
-                labels[safe] = text
             elif cls is float:
                 text = floats.get(value)
-                if text is None:
-                    text = self._float_text(value)
-                labels[safe] = text if -real < value < real else self._scrub_text(text, scrub)
             else:
-                labels[safe] = value_text(value, limit, scrub)
+                text = None
+            if text is None:
+                text = self._label_text(value, scrub)
+            labels[key] = text
         return labels or None, declared
 
-    @staticmethod
-    def _scrub_text(text: str, scrub: Optional[LineScrubber]) -> str:
-        return text if scrub is None else scrub.text(text)
+    def _label_text(self, value: Any, scrub: Optional[LineScrubber]) -> str:
+        """A label value's text (scrubbed, cut); a str, int or float one is remembered.
 
-    def _int_text(self, value: int) -> str:
-        text = str(value)
-        numbers = self._ints
-        if len(numbers) >= _MAX_CACHED_NUMBERS:
-            numbers.clear()
-        numbers[value] = text
-        return text
-
-    def _float_text(self, value: float) -> str:
-        text = repr(value)
-        # 0.0 and -0.0 are equal keys with two spellings; nan is not equal to itself.
-        if value and math.isfinite(value):
-            numbers = self._floats
-            if len(numbers) >= _MAX_CACHED_NUMBERS:
-                numbers.clear()
-            numbers[value] = text
-        return text
+        Ints and floats below 10**12 in magnitude are written as they are
+        when the policy has only its default patterns (they hold no card
+        number); every other number is scrubbed as its text.
+        """
+        limit = self.max_length
+        cls = value.__class__
+        if cls is str:
+            text = value if scrub is None else scrub.text(value)
+            if len(text) > limit:
+                text = cut(text, limit)
+            if len(value) <= _CACHED_MESSAGE:
+                _remember(self._strs, value, text)
+            return text
+        if cls is int and -_SMALL_INT < value < _SMALL_INT:
+            text = str(value)
+            if scrub is not None and not (scrub.numbers_safe and -_PLAIN_INT < value < _PLAIN_INT):
+                text = scrub.text(text)
+            _remember(self._ints, value, text)
+            return text
+        if cls is float:
+            text = repr(value)
+            if scrub is not None and not (scrub.numbers_safe and -_PLAIN_INT < value < _PLAIN_INT):
+                text = scrub.text(text)
+            # 0.0 and -0.0 are equal keys with two spellings; nan is not equal to itself.
+            if value and math.isfinite(value):
+                _remember(self._floats, value, text)
+            return text
+        return value_text(value, limit, scrub)
 
     def _declare(
         self,
@@ -1154,10 +1149,14 @@ class Renderer:
             scrub = self._scrubber
             if self._follow and self._source.scrub_policy is not self._followed:
                 scrub = self._follow_policy()
-            window = self._second
-            if created.__class__ is float and window[0] <= created < window[1]:
-                stamp = window[2] + _MILLIS[int((created - window[0]) * 1000)]
-            else:
+            start, prefix = self._second
+            try:
+                offset = created - start
+                if 0.0 <= offset < 1.0:
+                    stamp = prefix + _MILLIS[int(offset * 1000)]
+                else:
+                    stamp = self._timestamp(created)
+            except Exception:  # not a number
                 stamp = self._timestamp(created)
             # Values that compare equal share a head (1 and True as a line
             # number both give 1): a line may differ in such a value's
@@ -1187,11 +1186,13 @@ class Renderer:
                 tail = self._tail(exc_info, stack_info, cache_key, trace, event_id, scrub)
             elif declared is None:
                 # The common line: message, static members, labels.
+                if labels is None:
+                    return f'{{"@timestamp":"{stamp}{head[0]}{text}{head[2]}}}'
                 try:
-                    after = "" if labels is None else ',"labels":' + encode(labels).decode()
+                    encoded = encode(labels).decode()
                 except TypeError:  # lone surrogates (orjson): the safe encoder replaces them
-                    after = ',"labels":' + _encode_safe(labels).decode()
-                return f'{{"@timestamp":"{stamp}{head[0]}{text}{head[2]}{after}}}'
+                    encoded = _encode_safe(labels).decode()
+                return f'{{"@timestamp":"{stamp}{head[0]}{text}{head[2]},"labels":{encoded}}}'
             else:
                 tail = None
             try:

@@ -209,6 +209,41 @@ def test_value_kinds_become_label_strings(value: Any, expected: str) -> None:
     assert labels_of(value) == {"v": expected}
 
 
+class Level(enum.IntEnum):
+    ONE = 1
+
+
+#: Values that are equal as dict keys but written differently as labels.
+EQUAL_BUT_DIFFERENT: list[Any] = [
+    1,
+    True,
+    1.0,
+    Level.ONE,
+    decimal.Decimal(1),
+    "1",
+    0,
+    False,
+    0.0,
+    -0.0,
+    float("nan"),
+    2**70,
+    10**15,
+    10.0**15,
+]
+
+
+def test_remembered_labels_never_answer_for_an_equal_value_of_another_kind() -> None:
+    """One formatter, values that compare equal in every order: each keeps its own text."""
+    formatter = JsonFormatter()
+    expected = [labels_of(value)["v"] for value in EQUAL_BUT_DIFFERENT]
+    assert expected[:3] == ["1", "true", "1.0"]
+    for values in (EQUAL_BUT_DIFFERENT, EQUAL_BUT_DIFFERENT[::-1], EQUAL_BUT_DIFFERENT):
+        written = [
+            render(formatter, make_record(extra={"v": value}))["labels"]["v"] for value in values
+        ]
+        assert written == (expected if values is EQUAL_BUT_DIFFERENT else expected[::-1])
+
+
 def test_deep_nesting_and_huge_containers_are_bounded() -> None:
     """Very deep or very large nested values cost a bounded string, not the record."""
     deep: Any = "x"

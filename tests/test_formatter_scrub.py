@@ -289,6 +289,22 @@ def test_a_formatter_without_options_follows_the_handler_built_after_it() -> Non
         handler.close()
 
 
+def test_labels_written_before_a_policy_change_are_scrubbed_after_it() -> None:
+    """Labels the formatter remembers (strings, ints, floats) were the old policy's."""
+    formatter = JsonFormatter()
+    extra = {"code": "ORD-7781", "n": 7781, "x": 7781.5}
+    before = _format(formatter, "m", **extra)["labels"]
+    assert before == {"code": "ORD-7781", "n": "7781", "x": "7781.5"}
+    handler = SentryHandler(scrub_patterns=[r"7781"])
+    try:
+        after = _format(formatter, "m", **extra)["labels"]
+        assert after == _format(JsonFormatter(scrub_patterns=[r"7781"]), "m", **extra)["labels"]
+        assert "7781" not in json.dumps(after)
+        assert MARKER in after["code"]
+    finally:
+        handler.close()
+
+
 def test_dict_config_formatter_follows_the_sentry_handler() -> None:
     stream = io.StringIO()
     logging.config.dictConfig(
