@@ -87,6 +87,7 @@ DEFAULT_PATTERNS = ("credit_card", "credentials_header", "url_password", "key_va
 _TRIGGER_WORDS = ("bearer", "basic", "token", "digest", "://")
 #: Thirteen digits, single spaces or dashes between: the shortest card number.
 _CARD_DIGITS = re.compile(r"(?:[0-9][ -]?){12}[0-9]")
+_CARD_LENGTH = 13
 _ANY_DIGITS = r"(?:\d[ -]?){12}\d"
 #: Leaves with nothing to scrub, answered without a walk.
 _ATOMS = frozenset({int, float, bool, type(None), bytes})
@@ -192,6 +193,8 @@ class ScrubPolicy:
             self._user_patterns = True
         self._literals = tuple(lit for lit in literals if lit and len(lit) >= 4)
         self._gate = _gate(words)
+        # One search over the lower-cased text: cheaper than a test per word.
+        self._gate_search = re.compile("|".join(re.escape(word) for word in self._gate)).search
         self._trigger = re.compile(
             "|".join([*(re.escape(word) for word in self._gate), _ANY_DIGITS]), re.IGNORECASE
         )
@@ -239,11 +242,10 @@ class ScrubPolicy:
         """Whether a default pattern or a key-value pair could match *value*."""
         if not value.isascii():  # case folding beyond ASCII: ask the expression itself
             return self._trigger.search(value) is not None
-        low = value.lower()
-        for word in self._gate:
-            if word in low:
-                return True
-        return _CARD_DIGITS.search(value) is not None
+        if self._gate_search(value.lower()) is not None:
+            return True
+        # A card number has thirteen digits or more.
+        return len(value) >= _CARD_LENGTH and _CARD_DIGITS.search(value) is not None
 
     def text(self, value: str) -> str:
         """*value* with every secret the patterns find replaced.
