@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, MutableMapping
-from typing import Any, Callable, Optional, cast
+from typing import Any, Callable, Optional
 
-import sentry_sdk
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 
-from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._client import INITIALIZER, REQUEST_SCRUBS
 from sentry_logging_std._web import (
     RequestState,
     current_exc_info,
@@ -72,7 +71,11 @@ class AsgiMiddleware:
             scope = _continue_w3c(scope)
         except Exception:
             diagnostics.debug("sentry-logging-std: ASGI request set-up failed", exc_info=True)
-        await self._sentry(scope, receive, send)
+        scrubs = REQUEST_SCRUBS.set(None)
+        try:
+            await self._sentry(scope, receive, send)
+        finally:
+            REQUEST_SCRUBS.reset(scrubs)
 
     def _start(self, scope: Scope, method: str) -> RequestState:
         """The request's state, its event processor on the request's isolation scope."""
@@ -80,7 +83,7 @@ class AsgiMiddleware:
         # sentry-sdk names the transaction by URL until a framework names it by
         # route; the event processor puts the path in place of the URL.
         try:
-            sentry_sdk.Scope.get_isolation_scope().add_event_processor(cast(Any, state))
+            state.attach()
         except Exception:
             diagnostics.debug("sentry-logging-std: ASGI request set-up failed", exc_info=True)
         return state

@@ -10,6 +10,7 @@ replaced.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import warnings
 import weakref
@@ -78,17 +79,30 @@ def _drop_duplicate_log_events(event: Any, hint: Any) -> Any:
 add_global_event_processor(_drop_duplicate_log_events)
 
 
+#: The isolation scope of the request being served in this context, whose
+#: event processor (the web middleware's) scrubs every event of the request
+#: in full, after the processors before it: the global pass would be done twice.
+REQUEST_SCRUBS: contextvars.ContextVar[Optional[Any]] = contextvars.ContextVar(
+    "sentry_logging_std.request_scrubs", default=None
+)
+
+
 def _scrub_for_application_client(event: Any, hint: Any) -> Any:
     """Scrub events of a client the application started (ours scrub in before_send).
 
     Global processors run before the scopes' own (a web integration's request
     data, for one): on such a client this is the earliest place this library
     can reach, not the last. The client this library starts scrubs in
-    ``before_send``, after every processor.
+    ``before_send``, after every processor. Inside a request served by the
+    web middleware, whose processor on the request's isolation scope scrubs
+    the whole event later, this pass is left to it.
     """
     if INITIALIZER.owns_client or INITIALIZER.scrub_policy is None:
         return event
     try:
+        request_scope = REQUEST_SCRUBS.get()
+        if request_scope is not None and request_scope is sentry_sdk.Scope.get_isolation_scope():
+            return event
         return INITIALIZER.scrub_policy.event(event)
     except Exception:
         return None  # a secret must not leave unscrubbed

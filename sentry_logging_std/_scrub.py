@@ -95,6 +95,8 @@ _CONTAINERS = (Mapping, list, tuple, set, frozenset)
 _KEY_CACHE_SIZE = 4096
 _TEXT_CACHE_SIZE = 4096
 _TEXT_CACHE_LENGTH = 200
+#: A ``key=value`` pair of a query string or form body.
+_QUERY_PAIR = re.compile(r"([^&=?#\s]+)=([^&#\s]*)")
 
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
@@ -200,6 +202,7 @@ class ScrubPolicy:
         )
         self._keys_seen: dict[str, bool] = {}
         self._texts_seen: dict[str, str] = {}
+        self._queries_seen: dict[str, str] = {}
         #: Events whose before_send raised (sent scrubbed, unchanged by it),
         #: or that could not be scrubbed (not sent: a secret must not leave).
         self.counts: collections.Counter[str] = collections.Counter()
@@ -304,6 +307,7 @@ class ScrubPolicy:
 
     def _mapping(self, value: Mapping[Any, Any], depth: int, active: set[int]) -> dict[Any, Any]:
         keys_seen = self._keys_seen
+        texts_seen = self._texts_seen
         result: dict[Any, Any] = {}
         for key, item in value.items():
             secret = keys_seen.get(key) if type(key) is str else None
@@ -313,7 +317,8 @@ class ScrubPolicy:
             if secret and item is not None:
                 result[key] = MARKER
             elif kind is str:
-                result[key] = self.text(item)
+                text = texts_seen.get(item)
+                result[key] = self.text(item) if text is None else text
             elif kind in _ATOMS:
                 result[key] = item
             else:
@@ -398,14 +403,26 @@ class ScrubPolicy:
         return text
 
     def _query(self, text: str) -> str:
-        """Query strings: ``key=value`` pairs whose key is secret lose their value."""
+        """Query strings: ``key=value`` pairs whose key is secret lose their value.
+
+        Answers are remembered (a bounded table): a route's URL comes again
+        with every request.
+        """
+        known = self._queries_seen.get(text)
+        if known is not None:
+            return known
 
         def pair(match: re.Match[str]) -> str:
             key = match.group(1)
             secret = self.secret_key(key) or self.secret_key(unquote_plus(key))
             return f"{key}={MARKER}" if secret else match.group(0)
 
-        return self.text(re.sub(r"([^&=?#\s]+)=([^&#\s]*)", pair, text))
+        result = self.text(_QUERY_PAIR.sub(pair, text))
+        if len(text) <= _TEXT_CACHE_LENGTH:
+            if len(self._queries_seen) >= _TEXT_CACHE_SIZE:
+                self._queries_seen.clear()
+            self._queries_seen[text] = result
+        return result
 
 
 def _member(value: Any, name: str) -> Any:

@@ -33,7 +33,7 @@ import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
 
 from sentry_logging_std._capture import LogEntry, capture_entry, event_id_for, scope_snapshot
-from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, mark_captured
+from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, REQUEST_SCRUBS, mark_captured
 from sentry_logging_std._handler import entry_from_record
 from sentry_logging_std._options import DEFAULTS, Options, parse_options
 from sentry_logging_std._scrub import MARKER
@@ -187,15 +187,24 @@ class RequestState:
                     self.failure = exc
                     return None
             _decorate(event, self, self.options)
-            if not INITIALIZER.owns_client:
-                # The application's client: its scrubbing ran in a global
-                # processor, before sentry-sdk's request processor added the
-                # query string and headers this one just decorated.
-                policy = INITIALIZER.scrub_policy or self.options.client.scrub
-                event = policy.event(event)
         except Exception:  # never lose an event to this processor
             diagnostics.debug("sentry-logging-std: web event processor failed", exc_info=True)
-        return event
+        if INITIALIZER.owns_client:
+            return event  # scrubbed in before_send, after every processor
+        # The application's client: the global scrubbing processor left the
+        # request's events to this one, which runs after sentry-sdk's request
+        # processor added the query string and headers.
+        try:
+            policy = INITIALIZER.scrub_policy or self.options.client.scrub
+            return policy.event(event)
+        except Exception:
+            return None  # a secret must not leave unscrubbed
+
+    def attach(self) -> None:
+        """Become the event processor of the current (the request's) isolation scope."""
+        scope = sentry_sdk.Scope.get_isolation_scope()
+        scope.add_event_processor(cast(Any, self))
+        REQUEST_SCRUBS.set(scope)
 
 
 def sends_pii() -> bool:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Optional, cast
+from typing import Any, Callable, Optional
 
 import sentry_sdk
 from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
 
-from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._client import INITIALIZER, REQUEST_SCRUBS
 from sentry_logging_std._web import (
     RequestState,
     current_exc_info,
@@ -73,16 +73,20 @@ class WsgiMiddleware:
         except Exception:
             diagnostics.debug("sentry-logging-std: WSGI request set-up failed", exc_info=True)
         token = _REQUEST.set(call)
+        scrubs = REQUEST_SCRUBS.set(None)
         try:
             result: Iterable[bytes] = self._sentry(environ, start_response)
         finally:
+            REQUEST_SCRUBS.reset(scrubs)
             _REQUEST.reset(token)
-        listed = call.listed
-        if listed is not None:
-            # A list: nothing can fail while the server sends it and there is
-            # nothing to close, so it goes out as it is rather than through
-            # sentry-sdk's wrapper that re-enters the request's scope per chunk.
-            return listed
+        direct = call.direct
+        if direct is not None:
+            # What _handle returned, rather than sentry-sdk's wrapper of it,
+            # which re-enters the request's scope per chunk: a list goes out
+            # as it is (nothing can fail while the server sends it, nothing
+            # to close), and any other body is iterated by _Body in the
+            # request's context.
+            return direct
         return result
 
     def _client_changed(self) -> None:
@@ -97,7 +101,7 @@ class WsgiMiddleware:
         call = _REQUEST.get(None) or _Call(self, environ)
         call.server_start = start_response
         try:
-            sentry_sdk.Scope.get_isolation_scope().add_event_processor(cast(Any, call))
+            call.attach()
             # The transaction keeps sentry-sdk's name until a framework names it
             # by route; the event processor puts the path in its place if none does.
             if self._pii and "wsgi.input" in environ:
@@ -108,16 +112,22 @@ class WsgiMiddleware:
         try:
             result = self.app(environ, call.start_response)
         except Exception:
-            listed = call.listed = call.fail(current_exc_info())
-            return listed
+            failed = call.direct = call.fail(current_exc_info())
+            return failed
         if call.replacement is not None:
             _close(result)
-            listed = call.listed = [call.replacement]
-            return listed
+            replaced = call.direct = [call.replacement]
+            return replaced
         if type(result) is list:
-            call.listed = result
+            call.direct = result
             return result
-        return _Body(call, result)
+        if environ.get("wsgi.file_wrapper") and getattr(result, "fileno", None) is not None:
+            # A file the server may send by itself (uWSGI's offloading checks
+            # that it gets the very object back).
+            call.direct = result
+            return result
+        body = call.direct = _Body(call, result, contextvars.copy_context())
+        return body
 
 
 class _Call(RequestState):
@@ -127,8 +137,8 @@ class _Call(RequestState):
     started = False
     #: The JSON answer that replaces a framework's own 500 page.
     replacement: Optional[bytes] = None
-    #: The response body, when it is a list.
-    listed: Optional[list[bytes]] = None
+    #: What the middleware answers with instead of sentry-sdk's wrapper of it.
+    direct: Optional[Iterable[bytes]] = None
 
     def __init__(self, middleware: WsgiMiddleware, environ: Environ) -> None:
         # RequestState's fields set here, not by its __init__: one call less per request.
@@ -203,20 +213,27 @@ def _close(result: Any) -> None:
 
 
 class _Body:
-    """The application's response body, with crashes while streaming it reported."""
+    """The application's response body, read in the request's context, crashes reported.
 
-    def __init__(self, call: _Call, result: Iterable[bytes]) -> None:
+    Each chunk is read (and the body closed) inside a copy of the context
+    the application ran in, so what the application logs while streaming
+    lands in the request's scope, whichever thread the server sends from.
+    """
+
+    def __init__(self, call: _Call, result: Iterable[bytes], context: contextvars.Context) -> None:
         self._call = call
         self._result = result
+        self._context = context
 
     def __iter__(self) -> Iterator[bytes]:
         call = self._call
+        run = self._context.run
         sent = False
         try:
-            iterator = iter(self._result)
+            iterator = run(iter, self._result)
             while True:
                 try:
-                    chunk = next(iterator)
+                    chunk = run(next, iterator)
                 except StopIteration:
                     return
                 if chunk:
@@ -227,16 +244,18 @@ class _Body:
             if sent:
                 # The response is on the wire: report it, and let the server
                 # end the connection so the client sees it is cut short.
-                report_failure(call, exc_info, call.middleware.options, "wsgi")
+                run(report_failure, call, exc_info, call.middleware.options, "wsgi")
                 raise
-            yield from call.fail(exc_info)
+            yield from run(call.fail, exc_info)
 
     def close(self) -> None:
+        call = self._call
         try:
-            _close(self._result)
+            self._context.run(_close, self._result)
         except Exception:
             # Nothing left to answer: the crash is reported and the response ends here.
-            report_failure(self._call, current_exc_info(), self._call.middleware.options, "wsgi")
+            exc_info = current_exc_info()
+            self._context.run(report_failure, call, exc_info, call.middleware.options, "wsgi")
 
 
 class _TeeInput:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import wsgiref.util
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -11,6 +13,7 @@ import pytest
 import sentry_sdk
 
 from sentry_logging_std import WsgiMiddleware
+from sentry_logging_std._scrub import MARKER, ScrubPolicy
 
 from .conftest import TEST_DSN, CapturingTransport
 from .web_servers import headers_of, json_lines, transactions, wsgi_call
@@ -184,6 +187,83 @@ def test_crash_before_the_first_chunk_is_still_a_json_500(transport: CapturingTr
     assert event["tags"]["http.status_code"] == "500"
 
 
+def test_what_is_logged_while_streaming_lands_in_the_request_scope(
+    transport: CapturingTransport, make_handler: Any
+) -> None:
+    """A body read on another thread, as some servers do: its log calls keep the request's scope."""
+    make_handler("shop", capture="sync")
+
+    def streaming(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        sentry_sdk.set_tag("customer", "alice")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first"
+        logging.getLogger("shop").error("stock ran out while streaming")
+        yield b"second"
+
+    app = middleware(streaming, transport)
+    environ: dict[str, Any] = {}
+    wsgiref.util.setup_testing_defaults(environ)
+    environ["PATH_INFO"] = "/orders"
+    closed: list[bool] = []
+    result = app(environ, lambda status, headers, exc_info=None: None)
+    chunks: list[bytes] = []
+
+    def server_thread() -> None:
+        chunks.extend(result)
+        result.close()  # type: ignore[attr-defined]
+        closed.append(True)
+        logging.getLogger("shop").error("the server's own error")
+
+    thread = threading.Thread(target=server_thread)
+    thread.start()
+    thread.join(10)
+    assert chunks == [b"first", b"second"]
+    assert closed == [True]
+    event, after = transport.events
+    assert event["logentry"]["message"] == "stock ran out while streaming"
+    assert event["tags"]["customer"] == "alice"
+    assert event["tags"]["http.method"] == "GET"
+    assert event["request"]["url"].endswith("/orders")
+    # The server's own context never had the request's scope.
+    assert after["logentry"]["message"] == "the server's own error"
+    assert "customer" not in after.get("tags", {})
+    assert "request" not in after
+
+
+def test_a_file_the_server_can_send_itself_is_returned_as_it_is(
+    transport: CapturingTransport, tmp_path: Any
+) -> None:
+    """With wsgi.file_wrapper, a file-like body is handed back untouched (uWSGI offloading)."""
+    path = tmp_path / "report.txt"
+    path.write_bytes(b"report")
+
+    class FileWrapper:
+        def __init__(self, handle: Any, size: int = 8192) -> None:
+            self.handle = handle
+
+        def fileno(self) -> int:
+            return int(self.handle.fileno())
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield self.handle.read()
+
+        def close(self) -> None:
+            self.handle.close()
+
+    def download(environ: dict[str, Any], start_response: StartResponse) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](path.open("rb"))
+
+    app = middleware(download, transport)
+    environ: dict[str, Any] = {}
+    wsgiref.util.setup_testing_defaults(environ)
+    environ["wsgi.file_wrapper"] = FileWrapper
+    result = app(environ, lambda status, headers, exc_info=None: None)
+    assert type(result) is FileWrapper
+    assert list(result) == [b"report"]
+    result.close()
+
+
 @pytest.mark.parametrize("capture", ["sync", "background"])
 def test_concurrent_requests_never_share_a_scope(
     transport: CapturingTransport, make_handler: Any, capture: str
@@ -303,6 +383,37 @@ def test_uses_the_applications_own_client(transport: CapturingTransport) -> None
     response = wsgi_call(WsgiMiddleware(crashing_app), "/x")
     (event,) = transport.events
     assert response.headers["x-sentry-event-id"] == event["event_id"]
+
+
+def test_application_client_request_events_are_scrubbed_once_and_in_full(
+    transport: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the app's client, a request's transaction and errors are scrubbed by one full pass.
+
+    The global pass leaves them to the request's processor, which runs after
+    sentry-sdk's request data is added; events outside a request keep the global pass.
+    """
+    passes: list[str] = []
+    original = ScrubPolicy.event
+
+    def counted(self: ScrubPolicy, event: dict[str, Any], *args: Any) -> dict[str, Any]:
+        passes.append(str(event.get("type", "error")))
+        return original(self, event, *args)
+
+    monkeypatch.setattr(ScrubPolicy, "event", counted)
+    sentry_sdk.init(dsn=TEST_DSN, transport=transport, traces_sample_rate=1.0)
+    wrapped = WsgiMiddleware(ok_app)
+    assert wsgi_call(wrapped, "/orders", query="token=tok-Q81x&page=2").status == 200
+    wsgi_call(wrapped, "/boom-free", headers={"Authorization": "Bearer tok-Q81x"})
+    (first, second) = transactions(transport)
+    assert passes == ["transaction", "transaction"]
+    assert "tok-Q81x" not in json.dumps([first, second])
+    assert first["request"]["query_string"] == f"token={MARKER}&page=2"
+    passes.clear()
+    sentry_sdk.capture_message("outside any request, password=hunter2")
+    (event,) = transport.events
+    assert passes == ["error"]
+    assert "hunter2" not in json.dumps(event)
 
 
 def test_keyboard_interrupt_is_not_swallowed(transport: CapturingTransport) -> None:
