@@ -95,6 +95,9 @@ _CONTAINERS = (Mapping, list, tuple, set, frozenset)
 _KEY_CACHE_SIZE = 4096
 _TEXT_CACHE_SIZE = 4096
 _TEXT_CACHE_LENGTH = 200
+#: Keys whose hex values are the protocol's trace and span ids, written as they are.
+_ID_KEYS = frozenset({"trace_id", "span_id", "parent_span_id"})
+_HEX_ID = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{16})?")
 #: A ``key=value`` pair of a query string or form body.
 _QUERY_PAIR = re.compile(r"([^&=?#\s]+)=([^&#\s]*)")
 
@@ -317,6 +320,11 @@ class ScrubPolicy:
             if secret and item is not None:
                 result[key] = MARKER
             elif kind is str:
+                if key in _ID_KEYS and _HEX_ID.fullmatch(item):
+                    # A trace or span id: random hex, which may hold a run of
+                    # digits that passes for a card number (1 in ~450).
+                    result[key] = item
+                    continue
                 text = texts_seen.get(item)
                 result[key] = self.text(item) if text is None else text
             elif kind in _ATOMS:

@@ -374,3 +374,34 @@ def test_may_change_never_says_no_wrongly(text: str) -> None:
     policy = ScrubPolicy(literals=["5ec4e7d5a1c0ffee"])
     assert policy.may_change(text) or policy.text(text) == text
     assert ScrubPolicy().may_change(text) or ScrubPolicy().text(text) == text
+
+
+def test_trace_and_span_ids_survive_though_their_digits_pass_for_a_card() -> None:
+    """Random hex ids hold a Luhn-valid run of 13+ digits about once in 450: never scrubbed.
+
+    The same digits under any other key, or as a 16-digit id-looking value
+    in a message, are still a card number.
+    """
+    policy = ScrubPolicy()
+    trace_id = "4111111111111111abcdefabcdefabcd"
+    span_id = "4111111111111111"
+    event: dict[str, Any] = {
+        "contexts": {
+            "trace": {
+                "trace_id": trace_id,
+                "span_id": span_id,
+                "parent_span_id": span_id,
+                "dynamic_sampling_context": {"trace_id": trace_id},
+            }
+        },
+        "extra": {"card": span_id, "trace_id": "4111 1111 1111 1111"},
+        "message": f"paid with {span_id}",
+    }
+    scrubbed = policy.event(event, send_default_pii=True)
+    trace = scrubbed["contexts"]["trace"]
+    assert trace["trace_id"] == trace_id
+    assert trace["span_id"] == span_id
+    assert trace["parent_span_id"] == span_id
+    assert trace["dynamic_sampling_context"]["trace_id"] == trace_id
+    assert scrubbed["extra"] == {"card": MARKER, "trace_id": MARKER}
+    assert span_id not in scrubbed["message"]
