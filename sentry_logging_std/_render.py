@@ -664,13 +664,6 @@ def _put(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 _Declared = tuple[Converter, tuple[str, ...], tuple[str, ...], bool]
 
 
-def _remember(table: dict[Any, str], value: Any, text: str) -> None:
-    """Keep *value*'s label in *table*, which starts over when full."""
-    if len(table) >= _MAX_CACHED_LABELS:
-        table.clear()
-    table[value] = text
-
-
 def _numbered(key: str, labels: Mapping[str, Any]) -> str:
     """*key* with the first free suffix _2, _3, ...: two keys became the same label."""
     number = 2
@@ -1028,30 +1021,34 @@ class Renderer:
         when the policy has only its default patterns (they hold no card
         number); every other number is scrubbed as its text.
         """
-        limit = self.max_length
         cls = value.__class__
         if cls is str:
             text = value if scrub is None else scrub.text(value)
-            if len(text) > limit:
-                text = cut(text, limit)
-            if len(value) <= _CACHED_MESSAGE:
-                _remember(self._strs, value, text)
-            return text
-        if cls is int and -_SMALL_INT < value < _SMALL_INT:
+            if len(text) > self.max_length:
+                text = cut(text, self.max_length)
+            if len(value) > _CACHED_MESSAGE:
+                return text
+            table: dict[Any, str] = self._strs
+        elif cls is int and -_SMALL_INT < value < _SMALL_INT:
             text = str(value)
             if scrub is not None and not (scrub.numbers_safe and -_PLAIN_INT < value < _PLAIN_INT):
                 text = scrub.text(text)
-            _remember(self._ints, value, text)
-            return text
-        if cls is float:
+            table = self._ints
+        elif cls is float:
             text = repr(value)
             if scrub is not None and not (scrub.numbers_safe and -_PLAIN_INT < value < _PLAIN_INT):
                 text = scrub.text(text)
             # 0.0 and -0.0 are equal keys with two spellings; nan is not equal to itself.
-            if value and math.isfinite(value):
-                _remember(self._floats, value, text)
-            return text
-        return value_text(value, limit, scrub)
+            if not value or not math.isfinite(value):
+                return text
+            table = self._floats
+        else:
+            return value_text(value, self.max_length, scrub)
+        # Remembered in a table that starts over when full.
+        if len(table) >= _MAX_CACHED_LABELS:
+            table.clear()
+        table[value] = text
+        return text
 
     def _declare(
         self,

@@ -85,9 +85,12 @@ DEFAULT_PATTERNS = ("credit_card", "credentials_header", "url_password", "key_va
 #: Cheap first look: a string holding none of these words (plus one of each secret key's
 #: parts, per policy) and no card-length run of digits is left alone.
 _TRIGGER_WORDS = ("bearer", "basic", "token", "digest", "://")
-#: Thirteen digits, single spaces or dashes between: the shortest card number.
-_CARD_DIGITS = re.compile(r"(?:[0-9][ -]?){12}[0-9]")
+#: Thirteen digits, single spaces or dashes between: the shortest card number. Written
+#: to start with a digit, so that the search skips fast over text without one.
+_CARD_DIGITS = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
 _CARD_LENGTH = 13
+#: Every byte but the ASCII digits: ``bytes.translate`` deleting them counts digits fast.
+_NOT_DIGITS = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39)
 _ANY_DIGITS = r"(?:\d[ -]?){12}\d"
 #: Leaves with nothing to scrub, answered without a walk.
 _ATOMS = frozenset({int, float, bool, type(None), bytes})
@@ -118,6 +121,39 @@ def _gate(words: Iterable[str]) -> tuple[str, ...]:
         if parts and not gate.intersection(parts):
             gate.add(max(parts, key=len))
     return tuple(sorted(w for w in gate if not any(o != w and o in w for o in gate)))
+
+
+#: English letters, most frequent first: a gate word is searched for from its rarest letter.
+_LETTER_ORDER = "etaoinshrdlcumwfgypbvkjxqz"
+
+
+def _gate_pattern(words: Iterable[str]) -> str:
+    """One expression that finds any of *words* (lower case), quickly in ordinary text.
+
+    The regex engine tries a match only where the text holds a character
+    that can start one. Each word is therefore looked for from its rarest
+    letter on, with a look-behind for the part before it (``password``
+    becomes ``word(?<=password)`` when ``w`` is its rarest letter), and the
+    words are grouped by that letter: a text is skipped fast wherever it
+    holds none of a handful of rare letters.
+    """
+
+    def rarity(char: str) -> int:
+        return _LETTER_ORDER.find(char) if char in _LETTER_ORDER else len(_LETTER_ORDER)
+
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        start = max(range(len(word)), key=lambda index: (rarity(word[index]), -index))
+        rest = re.escape(word[start + 1 :])
+        if start:
+            rest += f"(?<={re.escape(word)})"
+        groups.setdefault(word[start], []).append(rest)
+    alternatives = []
+    for char, rests in sorted(groups.items()):
+        rests.sort(key=len, reverse=True)
+        tail = rests[0] if len(rests) == 1 else f"(?:{'|'.join(rests)})"
+        alternatives.append(re.escape(char) + tail)
+    return "|".join(alternatives)
 
 
 def _luhn(digits: str) -> bool:
@@ -197,12 +233,8 @@ class ScrubPolicy:
             self._substitutions.append((compiled, MARKER))
             self._user_patterns = True
         self._literals = tuple(lit for lit in literals if lit and len(lit) >= 4)
-        self._gate = _gate(words)
-        # One search over the lower-cased text: cheaper than a test per word.
-        self._gate_search = re.compile("|".join(re.escape(word) for word in self._gate)).search
-        self._trigger = re.compile(
-            "|".join([*(re.escape(word) for word in self._gate), _ANY_DIGITS]), re.IGNORECASE
-        )
+        #: Whether :meth:`text` could change a string: a cheap test, never a false "no".
+        self.may_change: Callable[[str], bool] = self._quick_test(_gate(words))
         self._keys_seen: dict[str, bool] = {}
         self._texts_seen: dict[str, str] = {}
         self._queries_seen: dict[str, str] = {}
@@ -235,23 +267,39 @@ class ScrubPolicy:
         self._keys_seen[key] = secret
         return secret
 
-    def may_change(self, value: str) -> bool:
-        """Whether :meth:`text` could change *value*: a cheap test, never a false "no"."""
-        if self._user_patterns:
-            return True
-        for literal in self._literals:
-            if literal in value:
-                return True
-        return self._may_hold_secret(value)
+    def _quick_test(self, gate: tuple[str, ...]) -> Callable[[str], bool]:
+        """The policy's ``may_change``: one function, everything it needs bound in it.
 
-    def _may_hold_secret(self, value: str) -> bool:
-        """Whether a default pattern or a key-value pair could match *value*."""
-        if not value.isascii():  # case folding beyond ASCII: ask the expression itself
-            return self._trigger.search(value) is not None
-        if self._gate_search(value.lower()) is not None:
-            return True
-        # A card number has thirteen digits or more.
-        return len(value) >= _CARD_LENGTH and _CARD_DIGITS.search(value) is not None
+        A string may hold a secret when it holds the DSN key, any gate word
+        (case-insensitively) or a card-length run of digits; with patterns
+        of the user's, every string may.
+        """
+        if self._user_patterns:
+            return lambda value: True
+        literals = self._literals
+        gate_search = re.compile(_gate_pattern(gate)).search
+        card_search = _CARD_DIGITS.search
+        # Case folding beyond ASCII: the expression itself, case-insensitive.
+        trigger_search = re.compile(
+            "|".join([*(re.escape(word) for word in gate), _ANY_DIGITS]), re.IGNORECASE
+        ).search
+
+        def may_change(value: str) -> bool:
+            for literal in literals:
+                if literal in value:
+                    return True
+            if not value.isascii():
+                return trigger_search(value) is not None
+            if gate_search(value.lower()) is not None:
+                return True
+            # A card number needs thirteen digits: most strings have fewer, counted in C.
+            return (
+                len(value) >= _CARD_LENGTH
+                and len(value.encode().translate(None, _NOT_DIGITS)) >= _CARD_LENGTH
+                and card_search(value) is not None
+            )
+
+        return may_change
 
     def text(self, value: str) -> str:
         """*value* with every secret the patterns find replaced.
@@ -270,11 +318,11 @@ class ScrubPolicy:
         return result
 
     def _text(self, value: str) -> str:
+        if not self.may_change(value):
+            return value
         for literal in self._literals:
             if literal in value:
                 value = value.replace(literal, MARKER)
-        if not self._user_patterns and not self._may_hold_secret(value):
-            return value
         for pattern, replacement in self._substitutions:
             value = pattern.sub(replacement, value)
         return value

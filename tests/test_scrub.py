@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sentry_logging_std import SentryHandler
-from sentry_logging_std._scrub import MARKER, ScrubPolicy
+from sentry_logging_std._scrub import DEFAULT_KEYS, MARKER, ScrubPolicy
 
 from .conftest import TEST_DSN, CapturingTransport, MakeHandler
 from .envelope_server import envelope_server
@@ -374,6 +374,65 @@ def test_may_change_never_says_no_wrongly(text: str) -> None:
     policy = ScrubPolicy(literals=["5ec4e7d5a1c0ffee"])
     assert policy.may_change(text) or policy.text(text) == text
     assert ScrubPolicy().may_change(text) or ScrubPolicy().text(text) == text
+
+
+secret_words = st.sampled_from(
+    [*sorted(DEFAULT_KEYS), "db_password", "accessToken", "X-Api-Key", "bearer", "Basic", "://"]
+)
+around = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.from_regex(
+    r"[a-zA-Z0-9 _:=/@.-]{0,12}", fullmatch=True
+)
+
+
+@settings(max_examples=1000)
+@given(
+    around,
+    secret_words,
+    st.sampled_from(["=", ": ", '="', " ", "user:pw@host", " abcdef123"]),
+    around,
+    st.booleans(),
+)
+def test_may_change_says_yes_to_every_secret_the_patterns_find(
+    before: str, word: str, joint: str, after: str, upper: bool
+) -> None:
+    """Texts built around secret words (any case, any neighbours): the cheap test never misses."""
+    text = before + (word.upper() if upper else word) + joint + after
+    for policy in (ScrubPolicy(), ScrubPolicy(keys=["orderSecretCode", "x9"])):
+        assert policy.may_change(text) or policy.text(text) == text
+
+
+@pytest.mark.parametrize("keys", [[], ["pin", "x", "mfa_code", "a.b+c", "ünïcode"]])
+def test_may_change_finds_every_gate_word_of_a_policy(keys: list[str]) -> None:
+    """Each key and its parts, alone and inside other text, in either case."""
+    policy = ScrubPolicy(keys=keys)
+    for key in [*DEFAULT_KEYS, *keys]:
+        for part in [key, *key.split("_")]:
+            for text in (f"xx {part}=1 yy", f"{part.upper()}: 1", f"my{part}"):
+                assert policy.may_change(text) or policy.text(text) == text, text
+        if not key.isidentifier() or not key.isascii():
+            continue  # such keys are matched by their words: "a.b+c" as a_b_c
+        for text in (f"xx {key}=1 yy", f"{key.upper()}: 'v'"):
+            assert policy.text(text) != text, text  # a real secret here...
+            assert policy.may_change(text), text  # ...which the cheap test sees
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Bearer abcdef123456",
+        "auth header was BASIC dXNlcjpwYXNz",
+        "connect to postgres://bob:hunter2@db.internal/orders",
+        "paid with 4111 1111 1111 1111 today",
+        "paid with 4111-1111-1111-1111",
+        "retry with PassWord=hunter2",
+        '{"refresh_token": "abc"}',
+        "Ünïcode first, then token=abc",
+    ],
+)
+def test_may_change_sees_each_default_pattern(text: str) -> None:
+    policy = ScrubPolicy()
+    assert policy.text(text) != text
+    assert policy.may_change(text)
 
 
 def test_trace_and_span_ids_survive_though_their_digits_pass_for_a_card() -> None:
