@@ -151,24 +151,26 @@ def stream_records(number: int, start: int = 0) -> list[logging.LogRecord]:
     return records
 
 
-def time_stream(formatter: logging.Formatter, number: int) -> float:
-    take: Callable[[], logging.LogRecord] = stream_records(number).pop
-    return timeit.timeit(lambda: formatter.format(take()), number=number) / number
+Run = Callable[[logging.Formatter, int], float]
 
 
-def time_varied(formatter: logging.Formatter, number: int) -> float:
-    take: Callable[[], logging.LogRecord] = varied_records(number).pop
-    return timeit.timeit(lambda: formatter.format(take()), number=number) / number
+def timer(make_records: Callable[[int], list[logging.LogRecord]]) -> Run:
+    """Seconds per record to format *number* records made beforehand, each once."""
+
+    def run(formatter: logging.Formatter, number: int) -> float:
+        take = make_records(number).pop
+        return timeit.timeit(lambda: formatter.format(take()), number=number) / number
+
+    return run
 
 
-def time_exception(formatter: logging.Formatter, number: int) -> float:
-    records = [exception_record() for _ in range(number)]
-    take: Callable[[], logging.LogRecord] = records.pop
-    return timeit.timeit(lambda: formatter.format(take()), number=number) / number
+time_stream = timer(stream_records)
+time_varied = timer(varied_records)
+time_exception = timer(lambda number: [exception_record() for _ in range(number)])
 
 
 def measure(
-    run: Callable[[logging.Formatter, int], float],
+    run: Run,
     number: int,
     rounds: int,
     no_scrub: bool,
@@ -221,7 +223,6 @@ def main() -> None:
     args = parser.parse_args()
     which = "fastest" if args.best else "median"
     print(f"Python {sys.version.split()[0]}; {which} of {args.rounds} alternating rounds")
-    plain = measure(time_plain, args.number, args.rounds, args.compare_scrub, args.best)
     plain_targets = {
         "pjl JsonFormatter (default)": 3.0,
         "pjl JsonFormatter (same fields)": 3.0,
@@ -229,33 +230,36 @@ def main() -> None:
         "pjl OrjsonFormatter (same fields)": 1.5,
         "ecs-logging StdlibFormatter": 15.0,
     }
-    report(
-        f"plain record, 5 extras: the same record again ({args.number} formats per round)",
-        plain,
-        plain_targets,
-    )
-    number = max(args.number // 4, 100)
-    stream = measure(time_stream, number, args.rounds, args.compare_scrub, args.best)
-    report(
-        f"plain record, 5 extras: a service's stream, a new record each time ({number} per round)",
-        stream,
-        plain_targets,
-    )
-    if args.varied:
-        number = max(args.number // 4, 100)
-        varied = measure(time_varied, number, args.rounds, args.compare_scrub, args.best)
-        report(
-            f"plain record, 5 extras: every record and value new ({number} per round)",
-            varied,
+    runs: list[tuple[str, Run, int, dict[str, float]]] = [
+        ("plain record, 5 extras: the same record again", time_plain, args.number, plain_targets),
+        (
+            "plain record, 5 extras: a service's stream, a new record each time",
+            time_stream,
+            args.number // 4,
             plain_targets,
+        ),
+    ]
+    if args.varied:
+        runs.append(
+            (
+                "plain record, 5 extras: every record and value new",
+                time_varied,
+                args.number // 4,
+                plain_targets,
+            )
         )
-    number = max(args.number // 10, 100)
-    chained = measure(time_exception, number, args.rounds, args.compare_scrub, args.best)
-    report(
-        f"two-level chained exception, first format of each record ({number} per round)",
-        chained,
-        {"pjl JsonFormatter (default)": 3.0, "pjl JsonFormatter (same fields)": 3.0},
+    runs.append(
+        (
+            "two-level chained exception, first format of each record",
+            time_exception,
+            args.number // 10,
+            {"pjl JsonFormatter (default)": 3.0, "pjl JsonFormatter (same fields)": 3.0},
+        )
     )
+    for title, run, number, targets in runs:
+        number = max(number, 100)  # noqa: PLW2901 - at least 100 records per round
+        times = measure(run, number, args.rounds, args.compare_scrub, args.best)
+        report(f"{title} ({number} per round)", times, targets)
 
 
 if __name__ == "__main__":
