@@ -134,10 +134,10 @@ def varied_records(number: int) -> list[logging.LogRecord]:
     return records
 
 
-def stream_records(number: int, start: int = 0) -> list[logging.LogRecord]:
+def stream_records(number: int) -> list[logging.LogRecord]:
     """A service's records: new message argument and order id, other extras from small sets."""
     records = []
-    for index in range(start, start + number):
+    for index in range(number):
         record = plain_record()
         record.args = (f"A{index}",)
         record.__dict__.update(
