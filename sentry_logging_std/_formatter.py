@@ -19,6 +19,7 @@ from sentry_logging_std._render import (
     trace_of,
 )
 from sentry_logging_std._schema import RECORD_ATTRIBUTES
+from sentry_logging_std._scrub import MARKER
 
 __all__ = ["JsonFormatter"]
 
@@ -180,7 +181,7 @@ class JsonFormatter(logging.Formatter):
             if self._defaults is not None:
                 missing = [(k, v) for k, v in self._defaults.items() if k not in attributes]
                 extra = itertools.chain(extra or (), missing)
-            return self._renderer.line(
+            line = self._renderer.line(
                 record.created,
                 record.levelname,
                 record.name,
@@ -197,6 +198,11 @@ class JsonFormatter(logging.Formatter):
                 trace,
                 record,
             )
+            if MARKER in line and self._renderer.scrub:
+                # Something was scrubbed: the same secret may sit elsewhere in the line.
+                line = self._renderer.hide_repeats(
+                    line, message, attributes.items(), record.exc_info, record.stack_info
+                )
         except Exception as exc:
             attrs = getattr(record, "__dict__", {})
             return self._renderer.fallback_line(
@@ -206,3 +212,4 @@ class JsonFormatter(logging.Formatter):
                 attrs.get("msg"),
                 exc,
             )
+        return line

@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 from sentry_logging_std._client import INITIALIZER
 from sentry_logging_std._render import build_renderer, check_defaults, current_trace
+from sentry_logging_std._scrub import MARKER
 
 __all__ = ["LoguruJsonFormat"]
 
@@ -122,7 +123,7 @@ class LoguruJsonFormat:
                 missing = {k: v for k, v in self._defaults.items() if k not in extra}
                 extra = {**extra, **missing}
             name = record["name"]
-            return self._renderer.line(
+            line = self._renderer.line(
                 record["time"].timestamp(),
                 level.name,
                 "" if name is None else name,
@@ -139,6 +140,11 @@ class LoguruJsonFormat:
                 trace,
                 None,
             )
+            if MARKER in line and self._renderer.scrub:
+                # Something was scrubbed: the same secret may sit elsewhere in the line.
+                line = self._renderer.hide_repeats(
+                    line, record["message"], extra.items(), exc_info, None
+                )
         except Exception as exc:
             get = record.get if isinstance(record, Mapping) else (lambda key: None)
             level = get("level")
@@ -149,3 +155,4 @@ class LoguruJsonFormat:
                 get("message"),
                 exc,
             )
+        return line

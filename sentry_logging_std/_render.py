@@ -36,14 +36,9 @@ from typing import Any, Callable, Optional, Union
 
 import sentry_sdk
 
-from sentry_logging_std._line_scrub import (
-    MARKER,
-    LineScrubber,
-    build_policy,
-    scrubber_for,
-)
+from sentry_logging_std._options import scrub_policy as policy_of
 from sentry_logging_std._schema import COMPANION_SUFFIX, ECS_VERSION, Field, Schema, parse_fields
-from sentry_logging_std._scrub import ScrubPolicy
+from sentry_logging_std._scrub import MARKER, ScrubPolicy, hide_in
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
@@ -132,7 +127,7 @@ class _Budget:
 
 
 def _plain(
-    value: Any, depth: int, active: set[int], budget: _Budget, scrub: Optional[LineScrubber]
+    value: Any, depth: int, active: set[int], budget: _Budget, scrub: Optional[ScrubPolicy]
 ) -> Any:
     """A JSON-safe copy of a nested value: str keys, finite floats, 64-bit ints.
 
@@ -197,18 +192,18 @@ def _is_mapping(value: Any) -> bool:
         return False
 
 
-def _number(value: Any, text: str, scrub: LineScrubber) -> Any:
+def _number(value: Any, text: str, scrub: ScrubPolicy) -> Any:
     """A large number as it is, or the marker when its digits are a secret (a card number)."""
     scrubbed = scrub.text(text)
     return value if scrubbed == text else scrubbed
 
 
-def _leaf_text(value: Any, scrub: Optional[LineScrubber]) -> str:
+def _leaf_text(value: Any, scrub: Optional[ScrubPolicy]) -> str:
     text = safe_str(value)
     return text if scrub is None else scrub.text(text)
 
 
-def value_text(value: Any, limit: int, scrub: Optional[LineScrubber] = None) -> str:
+def value_text(value: Any, limit: int, scrub: Optional[ScrubPolicy] = None) -> str:
     """Any value as the string a label or keyword field carries.
 
     Strings stay as they are; numbers as Python writes them (nan, inf, and
@@ -423,7 +418,7 @@ def exception_type_name(exc_type: Any) -> str:
     return name
 
 
-def _exception_line(exc: BaseException, scrub: Optional[LineScrubber]) -> str:
+def _exception_line(exc: BaseException, scrub: Optional[ScrubPolicy]) -> str:
     name = exception_type_name(type(exc))
     try:
         text = str(exc)
@@ -434,7 +429,7 @@ def _exception_line(exc: BaseException, scrub: Optional[LineScrubber]) -> str:
     return f"{name}: {text}\n" if text else f"{name}\n"
 
 
-def _stack_lines(tb: Optional[TracebackType], out: list[str]) -> None:
+def _stack_lines(tb: Optional[TracebackType], out: list[str], scrub: Optional[ScrubPolicy]) -> None:
     last: Optional[tuple[str, int, str]] = None
     count = 0
     while tb is not None:
@@ -455,7 +450,7 @@ def _stack_lines(tb: Optional[TracebackType], out: list[str]) -> None:
             out.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
             source = linecache.getline(code.co_filename, lineno, frame.f_globals).strip()
             if source:
-                out.append(f"    {source}\n")
+                out.append(f"    {source if scrub is None else scrub.code(source)}\n")
         tb = tb.tb_next
     if count > _RECURSIVE_CUTOFF:
         more = count - _RECURSIVE_CUTOFF
@@ -488,7 +483,7 @@ def _chain(exc: BaseException, tb: Optional[TracebackType]) -> Optional[list[Any
 
 
 def _render_chain(
-    exc_type: Any, exc: BaseException, tb: Optional[TracebackType], scrub: Optional[LineScrubber]
+    exc_type: Any, exc: BaseException, tb: Optional[TracebackType], scrub: Optional[ScrubPolicy]
 ) -> str:
     links = None if getattr(sys, "tracebacklimit", None) is not None else _chain(exc, tb)
     if links is None:
@@ -503,7 +498,7 @@ def _render_chain(
             out.append(following)
         if link_tb is not None:
             out.append("Traceback (most recent call last):\n")
-            _stack_lines(link_tb, out)
+            _stack_lines(link_tb, out, scrub)
         out.append(_exception_line(link, scrub))
         following = message
     return "".join(out)
@@ -516,14 +511,14 @@ def _render_chain(
 # later handler sees). The entry remembers which exception it was rendered
 # for, and with which scrubber, so a record whose exc_info was replaced, or
 # a handler with another policy, renders it again.
-_rendered: weakref.WeakKeyDictionary[Any, tuple[int, Optional[LineScrubber], str]] = (
+_rendered: weakref.WeakKeyDictionary[Any, tuple[int, Optional[ScrubPolicy], str]] = (
     weakref.WeakKeyDictionary()
 )
 _rendered_lock = threading.Lock()
 
 
 def format_exception_chain(
-    exc_info: ExcInfo, key: Any = None, scrub: Optional[LineScrubber] = None
+    exc_info: ExcInfo, key: Any = None, scrub: Optional[ScrubPolicy] = None
 ) -> str:
     """The whole chain as Python prints it, without the trailing newline.
 
@@ -553,6 +548,43 @@ def format_exception_chain(
         with _rendered_lock:
             _rendered[key] = (id(exc), scrub, text)
     return text
+
+
+#: Members of a line that name the record, not text the application wrote.
+_IDENTITY_MEMBERS = frozenset(
+    {"@timestamp", "log", "process", "service", "host", "ecs"}
+    | {"trace", "span", "transaction", "sentry"}
+)
+#: At most this many exceptions and frames are read for secrets to hide.
+_MAX_CHAIN = 100
+_MAX_FRAMES = 1000
+
+
+def chain_texts(exc: BaseException) -> list[tuple[str, bool]]:
+    """The texts of *exc*'s chain as (text, is source code): messages, then source lines."""
+    texts: list[tuple[str, bool]] = []
+    pending: list[Any] = [exc]
+    seen: set[int] = set()
+    frames = 0
+    while pending and len(seen) < _MAX_CHAIN:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts.append((safe_str(current), False))
+        tb = current.__traceback__
+        while tb is not None and frames < _MAX_FRAMES:
+            frames += 1
+            code = tb.tb_frame.f_code
+            source = linecache.getline(code.co_filename, tb.tb_lineno, tb.tb_frame.f_globals)
+            if source.strip():
+                texts.append((source.strip(), True))
+            tb = tb.tb_next
+        pending.extend((current.__cause__, current.__context__))
+        group = getattr(current, "exceptions", None)
+        if isinstance(group, (list, tuple)):
+            pending.extend(group)
+    return texts
 
 
 # ---------------------------------------------------------------------------
@@ -716,7 +748,7 @@ class Renderer:
     checks it); for a plain record this costs about half of building the
     nested document and encoding it in one call.
 
-    Scrubbing (:mod:`._line_scrub`): with *scrub_policy* the renderer uses
+    Scrubbing (:class:`._scrub.ScrubPolicy`): with *scrub_policy* the renderer uses
     that policy; without one it follows *policy_source*'s ``scrub_policy``
     (the policy of the process's Sentry front door), looked up per record,
     and the defaults while there is none; *scrub* False turns it off.
@@ -799,21 +831,21 @@ class Renderer:
         self._source = policy_source if policy_source is not None else _PolicySource()
         self._follow = scrub and scrub_policy is None
         self._followed: Any = self  # no policy is the renderer itself
-        self._scrubber: Optional[LineScrubber] = (
-            scrubber_for(scrub_policy) if scrub and scrub_policy is not None else None
+        self._scrubber: Optional[ScrubPolicy] = (
+            scrub_policy if scrub and scrub_policy is not None else None
         )
 
     # -- scrubbing ---------------------------------------------------------
 
-    def scrubber(self) -> Optional[LineScrubber]:
+    def scrubber(self) -> Optional[ScrubPolicy]:
         """The scrubber for the next line (None: scrubbing is off)."""
         if self._follow and self._source.scrub_policy is not self._followed:
             return self._follow_policy()
         return self._scrubber
 
-    def _follow_policy(self) -> LineScrubber:
+    def _follow_policy(self) -> ScrubPolicy:
         policy = self._source.scrub_policy
-        scrubber = scrubber_for(policy if isinstance(policy, ScrubPolicy) else default_policy())
+        scrubber = policy if isinstance(policy, ScrubPolicy) else default_policy()
         # Verdicts on label keys and scrubbed messages were the old policy's.
         self._plain_keys = set()
         self._messages = {}
@@ -845,7 +877,7 @@ class Renderer:
         self._second = (float(second), prefix)
         return prefix + _MILLIS[min(max(millis, 0), 999)]
 
-    def _text(self, value: Any, scrub: Optional[LineScrubber] = None) -> str:
+    def _text(self, value: Any, scrub: Optional[ScrubPolicy] = None) -> str:
         if type(value) is str and scrub is None and len(value) <= self.max_length:
             return value
         return value_text(value, self.max_length, scrub)
@@ -881,7 +913,7 @@ class Renderer:
         return f'","log":{_dumps(log)},"message":', after, after + self._static
 
     def _error(
-        self, exc_info: Any, stack_info: Any, key: Any, scrub: Optional[LineScrubber]
+        self, exc_info: Any, stack_info: Any, key: Any, scrub: Optional[ScrubPolicy]
     ) -> Optional[dict[str, str]]:
         limit = self.max_length
         error: dict[str, str] = {}
@@ -924,7 +956,7 @@ class Renderer:
         cache_key: Any,
         trace: Optional[Trace],
         event_id: Optional[str],
-        scrub: Optional[LineScrubber],
+        scrub: Optional[ScrubPolicy],
     ) -> dict[str, Any]:
         """The ``error``, ``trace``, ``span``, ``transaction`` and ``sentry`` members."""
         document: dict[str, Any] = {}
@@ -941,7 +973,7 @@ class Renderer:
             document["sentry"] = {"event_id": self._text(event_id)}
         return document
 
-    def _label_key(self, key: Any, plain: set[str], scrub: Optional[LineScrubber]) -> str:
+    def _label_key(self, key: Any, plain: set[str], scrub: Optional[ScrubPolicy]) -> str:
         """A labels key: no dots, not blank, at most MAX_KEY_LENGTH characters."""
         known = self._keys.get(key) if type(key) is str else None
         if known is not None:
@@ -962,7 +994,7 @@ class Renderer:
         return safe
 
     def _labels(
-        self, pairs: Iterable[tuple[Any, Any]], scrub: Optional[LineScrubber]
+        self, pairs: Iterable[tuple[Any, Any]], scrub: Optional[ScrubPolicy]
     ) -> tuple[Optional[dict[str, str]], Optional[dict[str, Any]]]:
         """(labels, declared fields): every undeclared extra as a string label.
 
@@ -1014,7 +1046,7 @@ class Renderer:
             labels[key] = text
         return labels or None, declared
 
-    def _label_text(self, value: Any, scrub: Optional[LineScrubber]) -> str:
+    def _label_text(self, value: Any, scrub: Optional[ScrubPolicy]) -> str:
         """A label value's text (scrubbed, cut); a str, int or float one is remembered.
 
         Ints and floats below 10**12 in magnitude are written as they are
@@ -1056,7 +1088,7 @@ class Renderer:
         name: str,
         spec: _Declared,
         value: Any,
-        scrub: Optional[LineScrubber],
+        scrub: Optional[ScrubPolicy],
     ) -> None:
         converter, path, companion, is_string = spec
         if scrub is not None and value is not None and scrub.secret_key(name):
@@ -1203,7 +1235,62 @@ class Renderer:
         except Exception as exc:
             return self.fallback_line(created, level, logger, message, exc)
 
-    def _message_text(self, message: Any, scrub: Optional[LineScrubber]) -> str:
+    def hide_repeats(
+        self,
+        line: str,
+        message: Any,
+        extra: Optional[Iterable[tuple[Any, Any]]],
+        exc_info: Any,
+        stack_info: Any,
+    ) -> str:
+        """*line* with every secret scrubbed from one of its fields hidden in all the others.
+
+        Called only for a line holding the marker: the secrets are found again
+        in the record's raw inputs (message, extras, the exception chain's
+        texts and source lines, the stack), and replaced in the line's
+        message, labels, declared fields and error texts; the members that
+        name the record (time, level, logger, process, service, ids) are left.
+        Never raises: on any failure the line is returned as it was.
+        """
+        try:
+            scrub = self._scrubber
+            if scrub is None:
+                return line
+            found: set[str] = set()
+            scrub.found(message if type(message) is str else safe_str(message), found)
+            for key, value in extra or ():
+                if key in self._skip or value is None:
+                    continue
+                if scrub.secret_key(key):
+                    scrub.secrets_under_key(value, found)
+                else:
+                    scrub.value(value, found=found)
+                    if not isinstance(value, (str, int, float, Mapping, list, tuple)):
+                        scrub.found(safe_str(value), found)
+            exc = exc_info[1] if type(exc_info) is tuple and len(exc_info) == 3 else None
+            if isinstance(exc, BaseException):
+                for text, code in chain_texts(exc):
+                    scrub.found(text, found, code)
+            if stack_info:
+                scrub.found(stack_info if type(stack_info) is str else safe_str(stack_info), found)
+            hide = scrub.hider(found)
+            if hide is None:
+                return line
+            document = json.loads(line)
+            for name, member in document.items():
+                if name in _IDENTITY_MEMBERS:
+                    continue
+                if name == "error" and isinstance(member, dict):
+                    for key in member:
+                        if key != "type":
+                            member[key] = hide_in(member[key], hide)
+                else:
+                    document[name] = hide_in(member, hide)
+            return _dumps(document)
+        except Exception:
+            return line
+
+    def _message_text(self, message: Any, scrub: Optional[ScrubPolicy]) -> str:
         """The message as encoded JSON text: scrubbed, cut, remembered when short."""
         limit = self.max_length
         if message.__class__ is str:
@@ -1245,7 +1332,7 @@ class Renderer:
             try:
                 scrub = self.scrubber()
             except Exception:
-                scrub = scrubber_for(default_policy()) if self.scrub else None
+                scrub = default_policy() if self.scrub else None
             document: dict[str, Any] = {
                 "@timestamp": self._timestamp(created),
                 "log": {
@@ -1333,7 +1420,11 @@ def build_renderer(
     """
     if not isinstance(scrub, bool):
         raise TypeError(f"scrub must be True or False, got {type(scrub).__name__}")
-    policy = build_policy(scrub_keys, scrub_patterns, scrub_defaults_off)
+    policy = (
+        None
+        if scrub_keys is None and scrub_patterns is None and scrub_defaults_off is None
+        else policy_of(scrub_keys, scrub_patterns, scrub_defaults_off)
+    )
     return Renderer(
         schema=Schema(parse_fields(fields, "fields")),
         service_name=optional_str("service_name", service_name),

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_PATTERNS",
     "MARKER",
     "ScrubPolicy",
+    "hide_in",
     "scrubbing_before_send",
     "scrubbing_before_send_transaction",
 ]
@@ -69,13 +70,32 @@ _BEARER = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=\-]{6,})
 #: A plain word after "Basic", "Token", ... is prose ("Token refreshed"), not a credential.
 _WORD = re.compile(r"[A-Z]?[a-z]+")
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]{0,30}://[^:/@\s]+:)[^@/\s]+@", re.IGNORECASE)
-# ``<secret key>=value`` / ``: value`` in text, for every key of the policy (``password=...``,
-# ``refresh_token: ...``, ``csrf=...``), and the same quoted as in JSON text or a dict's repr
-# (``"password": "..."``, ``'token': '...'``). Built per policy from this template.
+# ``<secret key>=value`` / ``: value`` for every key of the policy, in the shapes text and
+# code write it: ``password=...``, ``refresh_token: ...``, ``"password": "..."`` (JSON, a
+# dict's repr), ``name = "..."``, ``name: str = "..."``, ``name="..."`` (a keyword argument),
+# ``headers["Authorization"] = "..."``, ``token == "..."``. Built per policy from this
+# template; ``{bare}`` is what an unquoted value may be (any word in text, a number in code).
 _KEY_VALUE = (
-    r"((?:{keys})[\"']?\s*[=:]\s*)"
-    r"(\[Filtered\]|\"[^\"]*\"|'[^']*'|[^\s&,;\"'}}\]]+)"
+    r"((?:{keys})(?:\\?[\"'])?\]?"
+    r"(?:\s*:\s*[A-Za-z_][\w.]*(?:\[[^\]\n=]*\]+)?"
+    r"(?:\s*\|\s*[A-Za-z_][\w.]*(?:\[[^\]\n=]*\]+)?)*(?=\s+=\s))?"
+    r"\s*(?::=|[!=]=|[=:])\s*)"
+    r"(((?:%(?:\([^)\n]*\))?[#0 +-]*\d*(?:\.\d+)?[sdrifeEgGxXoa]"
+    r"|\{{\w*(?:[!:][^{{}}\s]*)?\}}))(?=[\s&,;\"'}}\])]|$)"
+    r"|\[Filtered\]"
+    r"|(?:bearer|basic|token|digest|negotiate)\s+[A-Za-z0-9._~+/=\-]+"
+    r"|[rRbBuUfF]{{0,2}}(?:\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?)"
+    r"|{bare})"
 )
+#: An unquoted value in text: everything up to a separator.
+_BARE_TEXT = r"[^\s&,;\"'}\]]+"
+#: An unquoted value in source code is a name or an expression, never a secret, unless a number.
+_BARE_CODE = r"[0-9][^\s&,;\"'}\])]*"
+#: Values that say there is no secret: not remembered as secrets to hide elsewhere.
+_NOT_SECRETS = frozenset({"none", "null", "nil", "true", "false", "undefined", "empty", "unset"})
+#: ``%`` conversions and ``{}`` fields of a template, to tell which argument a placeholder takes.
+_PERCENT = re.compile(r"%(?:\(([^)\n]*)\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?([a-zA-Z%])")
+_BRACE = re.compile(r"\{\{|\}\}|\{(\w*)(?:[!:][^{}]*)?\}")
 #: Values that start a credential the credentials pattern has already handled.
 _SCHEMES = frozenset({"bearer", "basic", "token", "digest"})
 
@@ -97,7 +117,14 @@ _ATOMS = frozenset({int, float, bool, type(None), bytes})
 _CONTAINERS = (Mapping, list, tuple, set, frozenset)
 _KEY_CACHE_SIZE = 4096
 _TEXT_CACHE_SIZE = 4096
-_TEXT_CACHE_LENGTH = 200
+_TEXT_CACHE_LENGTH = 256
+#: At most this many texts' removed secrets are remembered; the table starts over when full.
+_FOUND_CACHE_SIZE = 1024
+#: An int or float below 10**12 in magnitude holds no card number (13+ digits).
+_NUMBER_TEXT = 12
+_NUMBER_CHARS = frozenset("0123456789+-.einfa")
+#: Twelve digits: no default pattern can change it (a card number has thirteen or more).
+_NUMBER_PROBE = "412345678901"
 #: Keys whose hex values are the protocol's trace and span ids, written as they are.
 _ID_KEYS = frozenset({"trace_id", "span_id", "parent_span_id"})
 _HEX_ID = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{16})?")
@@ -168,28 +195,107 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _scrub_card(match: re.Match[str]) -> str:
+# A rule: the match's replacement, and the text it removed ("" when none), for a secret
+# seen in one place to be hidden wherever else it appears (see ScrubPolicy.hider).
+Rule = Callable[["re.Match[str]"], tuple[str, str]]
+
+
+def _scrub_card(match: re.Match[str]) -> tuple[str, str]:
     digits = re.sub(r"[ -]", "", match.group(0))
-    return MARKER if 13 <= len(digits) <= 19 and _luhn(digits) else match.group(0)
+    if 13 <= len(digits) <= 19 and _luhn(digits):
+        return MARKER, match.group(0)
+    return match.group(0), ""
 
 
-def _scrub_credential(match: re.Match[str]) -> str:
+def _scrub_credential(match: re.Match[str]) -> tuple[str, str]:
     if _WORD.fullmatch(match.group(2)):
-        return match.group(0)
-    return f"{match.group(1)} {MARKER}"
+        return match.group(0), ""
+    return f"{match.group(1)} {MARKER}", match.group(2)
 
 
-def _scrub_key_value(match: re.Match[str]) -> str:
-    if match.group(2) == MARKER or match.group(2).lower() in _SCHEMES:
-        return match.group(0)
-    quote = match.group(2)[0]
-    if quote in "\"'":
-        return f"{match.group(1)}{quote}{MARKER}{quote}"
-    return f"{match.group(1)}{MARKER}"
+def _scrub_url_password(match: re.Match[str]) -> tuple[str, str]:
+    prefix = match.group(1)
+    return f"{prefix}{MARKER}@", match.group(0)[len(prefix) : -1]
+
+
+def _scrub_key_value(match: re.Match[str]) -> tuple[str, str]:
+    value = match.group(2)
+    if match.group(3) is not None or value == MARKER:  # a template's placeholder
+        return match.group(0), ""
+    head, _, rest = value.partition(" ")
+    if head.lower() in _SCHEMES:
+        rest = rest.strip()
+        if not rest or rest == MARKER:  # a credential the credentials rule has handled
+            return match.group(0), ""
+        return f"{match.group(1)}{head} {MARKER}", rest
+    prefix = ""
+    while len(value) > 1 and value[0] in "rRbBuUfF" and value[1] in "rRbBuUfF\"'":
+        prefix += value[0]
+        value = value[1:]
+    quote = value[0] if value[0] in "\"'" else ""
+    if quote:
+        closed = len(value) > 1 and value.endswith(quote)
+        inner = value[1:-1] if closed else value[1:]
+        if MARKER in inner:  # a credential the credentials rule has handled
+            inner = inner.replace(MARKER, "").strip()
+            if not inner or inner.lower() in _SCHEMES:
+                return match.group(0), ""
+        return f"{match.group(1)}{prefix}{quote}{MARKER}{quote if closed else ''}", inner
+    return f"{match.group(1)}{MARKER}", match.group(2)
+
+
+def _user_rule(match: re.Match[str]) -> tuple[str, str]:
+    return MARKER, match.group(0)
+
+
+#: Secrets shorter than this are not remembered at all; a field equal to one
+#: at least this long is replaced whole.
+HIDE_EXACT = 4
+#: A secret at least this long is replaced wherever it appears inside a text:
+#: shorter ones would blank ordinary words.
+HIDE_INSIDE = 6
+#: Top-level members of an event that name it rather than carry text from the application.
+_EVENT_IDENTITY = frozenset(
+    {
+        "event_id",
+        "timestamp",
+        "start_timestamp",
+        "level",
+        "platform",
+        "logger",
+        "release",
+        "environment",
+        "dist",
+        "server_name",
+        "sdk",
+        "type",
+        "_meta",
+        "modules",
+        "debug_meta",
+        "transaction_info",
+    }
+)
+#: Members of an exception or thread that name a type or place, not text.
+_EXCEPTION_IDENTITY = frozenset({"type", "module", "mechanism", "thread_id", "id", "stacktrace"})
+#: Members of a frame that name a place in the code; its source lines and vars are text.
+_FRAME_IDENTITY = frozenset(
+    {"filename", "abs_path", "module", "function", "lineno", "colno", "in_app", "package"}
+)
+#: A frame's source lines.
+_CONTEXT_LINES = ("pre_context", "context_line", "post_context")
 
 
 class ScrubPolicy:
-    """Which keys and patterns are secret; applies to Sentry events and JSON lines alike."""
+    """Which keys and patterns are secret: one object behind Sentry events and JSON lines.
+
+    Entry points, one per shape of output: :meth:`text` (a string: a message,
+    a label, an exception's text), :meth:`code` (a line of source code),
+    :meth:`value` (a structure, by key and by pattern), :meth:`event` (a
+    whole Sentry event), and :meth:`hider` (a secret removed from one place
+    of an event or line, hidden in every other). Every entry point never
+    raises: what cannot be scrubbed becomes :data:`MARKER` and is counted in
+    :attr:`counts` (``scrub_errors``), which ``stats()`` reports.
+    """
 
     def __init__(
         self,
@@ -209,42 +315,67 @@ class ScrubPolicy:
         words |= {self._normal(k) for k in keys}
         self._words = frozenset(words)
         self._compact = frozenset(w.replace("_", "") for w in words)
-        self._substitutions: list[tuple[re.Pattern[str], Any]] = []
+        self._rules: list[tuple[re.Pattern[str], Rule]] = []
+        self._code_rules: list[tuple[re.Pattern[str], Rule]] = []
         if "credentials_header" not in off:
-            self._substitutions.append((_BEARER, _scrub_credential))
+            self._both((_BEARER, _scrub_credential))
         if "url_password" not in off:
-            self._substitutions.append((_URL_PASSWORD, lambda m: f"{m.group(1)}{MARKER}@"))
+            self._both((_URL_PASSWORD, _scrub_url_password))
         if "key_value" not in off and words:
-            spellings = sorted(
-                ("[_-]?".join(re.escape(part) for part in word.split("_")) for word in words),
-                key=len,
-                reverse=True,
+            spellings = "|".join(
+                sorted(
+                    ("[_-]?".join(re.escape(part) for part in word.split("_")) for word in words),
+                    key=len,
+                    reverse=True,
+                )
             )
-            key_value = re.compile(_KEY_VALUE.format(keys="|".join(spellings)), re.IGNORECASE)
-            self._substitutions.append((key_value, _scrub_key_value))
+            for bare, rules in ((_BARE_TEXT, self._rules), (_BARE_CODE, self._code_rules)):
+                pattern = _KEY_VALUE.format(keys=spellings, bare=bare)
+                rules.append((re.compile(pattern, re.IGNORECASE), _scrub_key_value))
         if "credit_card" not in off:
-            self._substitutions.append((_CARD, _scrub_card))
+            self._both((_CARD, _scrub_card))
         self._user_patterns = False
         for pattern in patterns:
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"scrub_patterns: {pattern!r} is not a regex: {exc}") from None
-            self._substitutions.append((compiled, MARKER))
+            self._both((compiled, _user_rule))
             self._user_patterns = True
         self._literals = tuple(lit for lit in literals if lit and len(lit) >= 4)
         #: Whether :meth:`text` could change a string: a cheap test, never a false "no".
         self.may_change: Callable[[str], bool] = self._quick_test(_gate(words))
+        #: Whether an int or float below 10**12 in magnitude is written as it is:
+        #: no rule can change its text (the defaults find card numbers of 13+ digits).
+        self.numbers_safe = self._numbers_safe()
         self._keys_seen: dict[str, bool] = {}
         self._texts_seen: dict[str, str] = {}
+        self._code_seen: dict[str, str] = {}
+        #: Text -> the secrets scrubbing it removed, for texts that had any.
+        self._found_seen: dict[tuple[bool, str], tuple[str, ...]] = {}
         self._queries_seen: dict[str, str] = {}
+        # The last long text scrubbed and its result: a stack trace formatted
+        # by several handlers is scrubbed once.
+        self._last: tuple[str, str] = ("", "")
         #: Events whose before_send raised (sent scrubbed, unchanged by it),
-        #: or that could not be scrubbed (not sent: a secret must not leave).
+        #: events that could not be scrubbed (not sent: a secret must not
+        #: leave), and values that could not be (sent as the marker).
         self.counts: collections.Counter[str] = collections.Counter()
+
+    def _both(self, rule: tuple[re.Pattern[str], Rule]) -> None:
+        self._rules.append(rule)
+        self._code_rules.append(rule)
 
     @staticmethod
     def _normal(key: str) -> str:
         return "_".join(p for p in _SPLIT.split(_CAMEL.sub(r"\1_\2", key).lower()) if p)
+
+    def _numbers_safe(self) -> bool:
+        if self._user_patterns or self.may_change(_NUMBER_PROBE):
+            return False
+        return all(
+            len(lit) > _NUMBER_TEXT or not set(lit) <= _NUMBER_CHARS for lit in self._literals
+        )
 
     def secret_key(self, key: object) -> bool:
         """Whether values under *key* are secret (answers are remembered per key)."""
@@ -253,7 +384,10 @@ class ScrubPolicy:
         known = self._keys_seen.get(key)
         if known is not None:
             return known
-        normal = self._normal(key)
+        try:
+            normal = self._normal(key)
+        except Exception:  # a str subclass that misbehaves
+            return False
         secret = (
             normal in self._words
             or normal.replace("_", "") in self._compact
@@ -301,62 +435,148 @@ class ScrubPolicy:
 
         return may_change
 
+    # -- strings -------------------------------------------------------------
+
     def text(self, value: str) -> str:
-        """*value* with every secret the patterns find replaced.
+        """*value* with every secret the patterns find replaced; never raises.
 
         Short strings' answers are remembered (a bounded table): an event's
-        breadcrumbs and frame variables come again in the next event.
+        breadcrumbs and frame variables come again in the next event, a
+        label's value in the next line.
         """
-        known = self._texts_seen.get(value)
-        if known is not None:
-            return known
-        result = self._text(value)
-        if len(value) <= _TEXT_CACHE_LENGTH:
-            if len(self._texts_seen) >= _TEXT_CACHE_SIZE:
-                self._texts_seen.clear()
-            self._texts_seen[value] = result
+        try:
+            known = self._texts_seen.get(value)
+            if known is not None:
+                return known
+            result = self._scrubbed(value, False) if self.may_change(value) else value
+            if len(value) <= _TEXT_CACHE_LENGTH:
+                texts = self._texts_seen
+                if len(texts) >= _TEXT_CACHE_SIZE:
+                    texts.clear()
+                texts[value] = result
+        except Exception:
+            self.counts["scrub_errors"] += 1
+            return MARKER  # a string that cannot be checked is not written
         return result
 
-    def _text(self, value: str) -> str:
-        if not self.may_change(value):
-            return value
+    def code(self, line: str) -> str:
+        """A line of source code scrubbed: a secret's name followed by a literal loses it.
+
+        An unquoted value in code is a name or an expression
+        (``password = os.environ["PW"]``) and stays, unless it is a number.
+        """
+        try:
+            known = self._code_seen.get(line)
+            if known is not None:
+                return known
+            result = self._scrubbed(line, True) if self.may_change(line) else line
+            if len(line) <= _TEXT_CACHE_LENGTH:
+                lines = self._code_seen
+                if len(lines) >= _TEXT_CACHE_SIZE:
+                    lines.clear()
+                lines[line] = result
+        except Exception:
+            self.counts["scrub_errors"] += 1
+            return MARKER
+        return result
+
+    def long_text(self, value: str) -> str:
+        """:meth:`text` for a long string that may come again right away (a stack trace)."""
+        last = self._last
+        if last[0] is value:
+            return last[1]
+        result = self.text(value)
+        self._last = (value, result)
+        return result
+
+    def _scrubbed(self, value: str, code: bool) -> str:
+        """Every rule applied; the secrets removed are remembered for :meth:`found`."""
+        raw = value
+        found: list[str] = []
         for literal in self._literals:
             if literal in value:
+                value_before = value
                 value = value.replace(literal, MARKER)
-        for pattern, replacement in self._substitutions:
-            value = pattern.sub(replacement, value)
+                if value != value_before:
+                    found.append(literal)
+        for pattern, rule in self._code_rules if code else self._rules:
+
+            def apply(match: re.Match[str], rule: Rule = rule) -> str:
+                replacement, secret = rule(match)
+                if secret:
+                    found.append(secret)
+                return replacement
+
+            value = pattern.sub(apply, value)
+        if found:
+            seen = self._found_seen
+            if len(seen) >= _FOUND_CACHE_SIZE:
+                seen.clear()
+            seen[(code, raw)] = tuple(found)
         return value
 
-    def value(self, value: Any, depth: int = 0, active: Optional[set[int]] = None) -> Any:
+    def found(self, value: str, into: set[str], code: bool = False) -> str:
+        """:meth:`text` (or :meth:`code`) of *value*, adding the secrets it removed to *into*."""
+        result = self.code(value) if code else self.text(value)
+        if result is not value and result != value:
+            try:
+                secrets = self._found_seen.get((code, value))
+                if secrets is None:
+                    self._scrubbed(value, code)
+                    secrets = self._found_seen.get((code, value), ())
+                into.update(secrets)
+            except Exception:
+                self.counts["scrub_errors"] += 1
+        return result
+
+    # -- structures ----------------------------------------------------------
+
+    def value(
+        self,
+        value: Any,
+        depth: int = 0,
+        active: Optional[set[int]] = None,
+        found: Optional[set[str]] = None,
+    ) -> Any:
         """A scrubbed copy of *value*: mappings and sequences at every depth, strings by pattern.
 
-        Other objects are returned as they are (their text is scrubbed once
-        they become strings in a line or an event). Never raises.
+        Other objects become their ``repr`` scrubbed as text (the form an
+        event would carry); one whose ``repr`` raises becomes the marker.
+        With *found*, the secrets removed (texts, and every value under a
+        secret key) are added to it. Never raises.
         """
         kind = type(value)
         if kind in _ATOMS:
             return value
         try:
             if kind is str or isinstance(value, str):
-                return self.text(value)
-            if depth >= _MAX_DEPTH or not (
-                kind is dict or kind is list or isinstance(value, _CONTAINERS)
-            ):
-                return value
+                return self.text(value) if found is None else self.found(value, found)
+            if depth >= _MAX_DEPTH:
+                return MARKER
+            if not (kind is dict or kind is list or isinstance(value, _CONTAINERS)):
+                text = _repr(value)
+                return self.text(text) if found is None else self.found(text, found)
             active = set() if active is None else active
             if id(value) in active:
-                return value
+                return "<cycle>"
             active.add(id(value))
             try:
                 if kind is dict or isinstance(value, Mapping):
-                    return self._mapping(value, depth + 1, active)
-                return [self.value(item, depth + 1, active) for item in value]
+                    return self._mapping(value, depth + 1, active, found)
+                return [self.value(item, depth + 1, active, found) for item in value]
             finally:
                 active.discard(id(value))
         except Exception:
+            self.counts["scrub_errors"] += 1
             return MARKER
 
-    def _mapping(self, value: Mapping[Any, Any], depth: int, active: set[int]) -> dict[Any, Any]:
+    def _mapping(
+        self,
+        value: Mapping[Any, Any],
+        depth: int,
+        active: set[int],
+        found: Optional[set[str]],
+    ) -> dict[Any, Any]:
         keys_seen = self._keys_seen
         texts_seen = self._texts_seen
         result: dict[Any, Any] = {}
@@ -367,36 +587,87 @@ class ScrubPolicy:
             kind = type(item)
             if secret and item is not None:
                 result[key] = MARKER
+                if found is not None:
+                    _leaves(item, found, 0)
             elif kind is str:
                 if key in _ID_KEYS and _HEX_ID.fullmatch(item):
                     # A trace or span id: random hex, which may hold a run of
                     # digits that passes for a card number (1 in ~450).
                     result[key] = item
                     continue
+                if found is not None:
+                    result[key] = self.found(item, found)
+                    continue
                 text = texts_seen.get(item)
                 result[key] = self.text(item) if text is None else text
             elif kind in _ATOMS:
                 result[key] = item
             else:
-                result[key] = self.value(item, depth, active)
+                result[key] = self.value(item, depth, active, found)
         return result
+
+    # -- one secret, hidden everywhere ---------------------------------------
+
+    @staticmethod
+    def secrets_under_key(value: Any, into: set[str]) -> None:
+        """Every leaf of *value*, a value under a secret key, as a secret into *into*."""
+        _leaves(value, into, 0)
+
+    def hider(self, secrets: Iterable[str]) -> Optional[Callable[[str], str]]:
+        """A function hiding *secrets* in any text, or None when none is worth hiding.
+
+        A text equal to a secret of at least :data:`HIDE_EXACT` characters
+        (quotes around it aside: a frame variable is its ``repr``) becomes
+        the marker; a secret of at least :data:`HIDE_INSIDE` characters is
+        replaced wherever it appears inside a text. Shorter ones would blank
+        ordinary words and numbers.
+        """
+        exact = frozenset(
+            s
+            for s in secrets
+            if type(s) is str
+            and len(s) >= HIDE_EXACT
+            and MARKER not in s
+            and s.lower() not in _NOT_SECRETS
+        )
+        if not exact:
+            return None
+        inside = sorted((s for s in exact if len(s) >= HIDE_INSIDE), key=len, reverse=True)
+        sub = re.compile("|".join(map(re.escape, inside))).sub if inside else None
+
+        def hide(text: str) -> str:
+            if text in exact or (len(text) > 2 and text[0] in "'\"" and text[1:-1] in exact):
+                return MARKER
+            return text if sub is None else sub(MARKER, text)
+
+        return hide
+
+    # -- events --------------------------------------------------------------
 
     def event(
         self, event: dict[str, Any], send_default_pii: Optional[bool] = None
     ) -> dict[str, Any]:
         """Scrub a Sentry event in place (it is ours: built for this send) and return it.
 
-        Without *send_default_pii* (``None``: as the running client says) the
-        user's e-mail and IP address, the client's address, cookies and the
-        request body are personal data and go too.
+        Every place an event carries text passes the rules (docs/architecture.md
+        lists them); then each secret removed from one place is hidden in
+        every other (:meth:`hider`). Without *send_default_pii* (``None``: as
+        the running client says) the user's e-mail and IP address, the
+        client's address, cookies and the request body are personal data and
+        go too.
         """
         if send_default_pii is None:
             send_default_pii = _client_sends_pii()
-        for part in ("extra", "contexts", "user", "tags", "logentry", "request"):
+        found: set[str] = set()
+        logentry = event.get("logentry")
+        for part in ("extra", "contexts", "user", "tags", "logentry", "request", "fingerprint"):
             if part in event and event[part] is not None:
-                event[part] = self.value(event[part])
-        if isinstance(event.get("message"), str):
-            event["message"] = self.text(event["message"])
+                event[part] = self.value(event[part], found=found)
+        for part in ("message", "transaction"):
+            if isinstance(event.get(part), str):
+                event[part] = self.found(event[part], found)
+        if isinstance(logentry, dict) and isinstance(event.get("logentry"), dict):
+            self._params(logentry, event["logentry"])
         request = event.get("request")
         if isinstance(request, dict):
             self._request(request, send_default_pii, event)
@@ -410,23 +681,98 @@ class ScrubPolicy:
                 _note_removed(event, "user", "ip_address")
         crumbs = event.get("breadcrumbs")
         if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
-            crumbs["values"] = self.value(crumbs["values"])
+            crumbs["values"] = self.value(crumbs["values"], found=found)
         for container in ("exception", "threads"):
             for item in _dicts(_member(event.get(container), "values")):
                 if isinstance(item.get("value"), str):
-                    item["value"] = self.text(item["value"])
+                    item["value"] = self.found(item["value"], found)
                 for frame in _dicts(_member(item.get("stacktrace"), "frames")):
                     if isinstance(frame.get("vars"), dict):
-                        frame["vars"] = self.value(frame["vars"])
+                        frame["vars"] = self.value(frame["vars"], found=found)
+                    self._frame_source(frame, found)
         spans = event.get("spans")
         if isinstance(spans, list):  # a transaction's: their data and descriptions
             for span in spans:
                 if isinstance(span, dict):
                     if isinstance(span.get("data"), dict):
-                        span["data"] = self.value(span["data"])
+                        span["data"] = self.value(span["data"], found=found)
                     if isinstance(span.get("description"), str):
-                        span["description"] = self.text(span["description"])
+                        span["description"] = self.found(span["description"], found)
+        hide = self.hider(found) if found else None
+        if hide is not None:
+            _hide_event(event, hide)
         return event
+
+    def _frame_source(self, frame: dict[str, Any], found: set[str]) -> None:
+        """A frame's source lines, read as code."""
+        for name in _CONTEXT_LINES:
+            lines = frame.get(name)
+            if isinstance(lines, str):
+                frame[name] = self.found(lines, found, code=True)
+            elif isinstance(lines, list):
+                frame[name] = [
+                    self.found(line, found, code=True) if isinstance(line, str) else line
+                    for line in lines
+                ]
+
+    def _params(self, raw: dict[str, Any], scrubbed: dict[str, Any]) -> None:
+        """A parameter a placeholder under a secret key takes is the marker, whatever its length.
+
+        ``password=%s`` with ``"abc"``: the formatted message hides it, so
+        must ``params``.
+        """
+        params = scrubbed.get("params")
+        template = raw.get("message")
+        if not params or not isinstance(template, str):
+            return
+        taken = self.secret_arguments(template)
+        if not taken:
+            return
+        if isinstance(params, list):
+            for index in taken:
+                if type(index) is int and index < len(params):
+                    params[index] = MARKER
+        elif isinstance(params, dict):
+            for name in taken:
+                if name in params:
+                    params[name] = MARKER
+
+    def secret_arguments(self, template: str) -> set[Any]:
+        """Which arguments of *template* its placeholders under a secret key take.
+
+        Positions (int) for ``%s`` and ``{}``/``{0}``; names (str) for
+        ``%(name)s`` and ``{name}``.
+        """
+        places: set[int] = set()
+        for pattern, rule in self._rules:
+            if rule is _scrub_key_value and self.may_change(template):
+                for match in pattern.finditer(template):
+                    if match.group(3) is not None:
+                        places.add(match.start(2))
+        if not places:
+            return set()
+        taken: set[Any] = set()
+        index = 0
+        for conversion in _PERCENT.finditer(template):
+            if conversion.group(2) == "%":
+                continue
+            if conversion.start() in places:
+                name = conversion.group(1)
+                taken.add(index if name is None else name)
+            index += 1
+        index = 0
+        for brace in _BRACE.finditer(template):
+            field_name = brace.group(1)
+            if field_name is None:  # an escaped brace
+                continue
+            if brace.start() in places:
+                if field_name == "":
+                    taken.add(index)
+                else:
+                    taken.add(int(field_name) if field_name.isdigit() else field_name)
+            if field_name == "":
+                index += 1
+        return taken
 
     def _request(self, request: dict[str, Any], pii: bool, event: dict[str, Any]) -> None:
         """Query string, URL and body by their keys; personal parts without *pii*."""
@@ -479,6 +825,70 @@ class ScrubPolicy:
                 self._queries_seen.clear()
             self._queries_seen[text] = result
         return result
+
+
+def _repr(value: Any) -> str:
+    """``repr(value)``, which must be a string."""
+    text = repr(value)
+    if type(text) is not str:
+        raise TypeError("repr() did not return a string")
+    return text
+
+
+def _leaves(value: Any, into: set[str], depth: int) -> None:
+    """The text of every leaf of *value* (a value under a secret key), into *into*."""
+    kind = type(value)
+    if kind is str:
+        into.add(value)
+    elif kind is int or kind is float:
+        into.add(repr(value))
+    elif depth < _MAX_DEPTH:
+        try:
+            if isinstance(value, Mapping):
+                for item in value.values():
+                    _leaves(item, into, depth + 1)
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                for item in value:
+                    _leaves(item, into, depth + 1)
+        except Exception:  # noqa: S110 - the value itself is the marker already
+            pass
+
+
+def hide_in(value: Any, hide: Callable[[str], str], depth: int = 0) -> Any:
+    """*value* with *hide* applied to every string in it (trace and span ids aside)."""
+    kind = type(value)
+    if kind is str:
+        return hide(value)
+    if kind is int or kind is float:
+        return MARKER if hide(repr(value)) == MARKER else value
+    if depth >= _MAX_DEPTH:
+        return value
+    if kind is dict:
+        return {
+            key: item if key in _ID_KEYS else hide_in(item, hide, depth + 1)
+            for key, item in value.items()
+        }
+    if kind is list or kind is tuple:
+        return [hide_in(item, hide, depth + 1) for item in value]
+    return value
+
+
+def _hide_event(event: dict[str, Any], hide: Callable[[str], str]) -> None:
+    """Hide the event's secrets in every member that carries text (not in those naming it)."""
+    for name in list(event):
+        if name in _EVENT_IDENTITY:
+            continue
+        if name in ("exception", "threads"):
+            for item in _dicts(_member(event[name], "values")):
+                for key in list(item):
+                    if key not in _EXCEPTION_IDENTITY:
+                        item[key] = hide_in(item[key], hide)
+                for frame in _dicts(_member(item.get("stacktrace"), "frames")):
+                    for key in list(frame):
+                        if key not in _FRAME_IDENTITY:
+                            frame[key] = hide_in(frame[key], hide)
+            continue
+        event[name] = hide_in(event[name], hide)
 
 
 def _member(value: Any, name: str) -> Any:
