@@ -50,9 +50,19 @@ SECRETS: Mapping[str, str] = {
     "local_dict_token": "ldt-C6x9v-local-dict",
     "local_bearer": "lbr-J3k8l-local-bearer",
     "local_url_password": "lup-S5d1f-local-url",
-    # the message and the exception
+    # the message, its arguments and the exception
     "message_bearer": "mbr-G7h2j-message-bearer",
+    "param_password": "ppw-W3e6r-param-password",
     "exception_api_key": "exk-V4b6n-exception-key",
+    # source lines of the frames (pre_context, context_line, post_context, error.stack_trace):
+    # written as literals in the code of connect(), failing_login() and log_everything()
+    "source_token": "sct-K2m9x-source-token",
+    "source_basic": "c3JjLWJhc2ljOkg3ajJrLXB3",
+    "source_extra_password": "sxp-B8v4c-source-extra",
+    # a positional literal in a source line, hidden because the same value is scrubbed
+    # elsewhere: the exception's message (verify_password), the message (call_api_key)
+    "verify_password": "vpw-P5n8b-verify-password",
+    "call_api_key": "cak-F6g1h-call-api-key",
     # the request
     "header_bearer": "hbr-Z9x3c-header-bearer",
     "header_basic": "aGJzOmhlYWRlci1iYXNpYy1xNXc4",
@@ -139,10 +149,15 @@ def crumb_extras() -> dict[str, Any]:
     return {"access_token": SECRETS["crumb_record_token"], "step": "cart"}
 
 
-#: The error message: a credential inside the template, a card number as its argument.
-TEMPLATE = f"sign-in failed, Authorization: Bearer {SECRETS['message_bearer']}, card %s"
-LOGURU_TEMPLATE = f"sign-in failed, Authorization: Bearer {SECRETS['message_bearer']}, card {{}}"
-ARGS = (CARDS["message_card"],)
+#: The error message: a credential inside the template, a card number and a password as
+#: its arguments (the second under a secret key: the parameter must hide it too).
+TEMPLATE = (
+    f"sign-in failed, Authorization: Bearer {SECRETS['message_bearer']}, card %s, password=%s"
+)
+LOGURU_TEMPLATE = (
+    f"sign-in failed, Authorization: Bearer {SECRETS['message_bearer']}, card {{}}, password={{}}"
+)
+ARGS = (CARDS["message_card"], SECRETS["param_password"])
 
 
 class LoginFailed(Exception):
@@ -150,13 +165,29 @@ class LoginFailed(Exception):
 
 
 def failing_login(user: str) -> None:
-    """Raise with a secret in the message; the frame's variables hold secrets too."""
+    """Raise (two calls down) with secrets in the message, the frames' variables and code."""
     password = SECRETS["local_password"]
     settings = {"service": "billing", "token": SECRETS["local_dict_token"]}
     header = f"Authorization: Bearer {SECRETS['local_bearer']}"
     remote = f"https://deploy:{SECRETS['local_url_password']}@git.example.org/repo.git"
     if password and settings and header and remote:
-        raise LoginFailed(f"upstream refused {user}: api_key={SECRETS['exception_api_key']}")
+        connect(user, secret_token="sct-K2m9x-source-token")
+
+
+# The literals below are the corpus's source-line secrets (see SECRETS): code as
+# applications write it, each in the source context of a frame that raises.
+
+
+def connect(user: str, secret_token: str) -> None:
+    headers = {"Accept": "application/json", "X-Token-Length": str(len(secret_token))}
+    headers["Authorization"] = "Basic c3JjLWJhc2ljOkg3ajJrLXB3"
+    verify(user, "vpw-P5n8b-verify-password", headers)
+
+
+def verify(user: str, secret: str, headers: dict[str, str]) -> None:
+    raise LoginFailed(
+        f"upstream refused {user}: api_key={SECRETS['exception_api_key']}, password={secret}"
+    )
 
 
 def plant_scope() -> None:
@@ -186,17 +217,27 @@ def dsn_key_record(log: logging.Logger, dsn_key: str = DSN_KEY) -> None:
     log.error("misconfigured client, key %s in use", dsn_key)
 
 
-def log_everything(log: logging.Logger) -> None:
-    """Through stdlib logging: a breadcrumb record, then the error with every secret."""
+def log_everything(log: logging.Logger, plain_error: bool = True) -> None:
+    """Through stdlib logging: a breadcrumb record, the error with every secret, a plain error.
+
+    Without *plain_error* the plain error is left out (call :func:`refused_charge`).
+    """
     log.info("cart loaded", extra=crumb_extras())
     plant_scope()
     try:
         failing_login("alice")
     except LoginFailed:
-        log.exception(TEMPLATE, *ARGS, extra=extras())
+        log.exception(TEMPLATE, *ARGS, extra={**extras(), "db_password": "sxp-B8v4c-source-extra"})
+    if plain_error:
+        refused_charge(log)
 
 
-def loguru_everything() -> None:
+def refused_charge(log: logging.Logger) -> None:
+    """A plain error (no exception): the caller's stack goes with it, this line included."""
+    log.error("charge refused, api_key=%s", "cak-F6g1h-call-api-key", stack_info=True)
+
+
+def loguru_everything(plain_error: bool = True) -> None:
     """The same through loguru: ``bind`` carries the extras."""
     from loguru import logger
 
@@ -205,7 +246,34 @@ def loguru_everything() -> None:
     try:
         failing_login("alice")
     except LoginFailed:
-        logger.bind(**extras()).exception(LOGURU_TEMPLATE, *ARGS)
+        logger.bind(**extras(), db_password="sxp-B8v4c-source-extra").exception(
+            LOGURU_TEMPLATE, *ARGS
+        )
+    if plain_error:
+        loguru_refused_charge()
+
+
+def loguru_refused_charge() -> None:
+    """:func:`refused_charge` through loguru (far from the lines above: no frame shows both)."""
+    from loguru import logger
+
+    logger.error("charge refused, api_key={}", "cak-F6g1h-call-api-key")
+
+
+def capture_everything() -> Optional[str]:
+    """Through ``capture_error``: the scope, the raising frames, a context and tags with secrets."""
+    from sentry_logging_std import capture_error
+
+    plant_scope()
+    try:
+        failing_login("alice")
+    except LoginFailed as exc:
+        return capture_error(
+            exc,
+            tags={"upstream": f"https://svc:{SECRETS['tag_url_password']}@api.example.org"},
+            context={"payment": extras()},
+        )
+    return None
 
 
 # --- what a request carries -------------------------------------------------------------------
@@ -323,6 +391,28 @@ def frame_vars(event: Mapping[str, Any], function: str) -> Optional[dict[str, An
             if frame.get("function") == function and isinstance(frame.get("vars"), dict):
                 return dict(frame["vars"])
     return None
+
+
+def frame_source(event: Mapping[str, Any], function: str) -> str:
+    """The source lines an event carries for the frames of *function* (exception or stack)."""
+    lines: list[str] = []
+    for container in ("exception", "threads"):
+        for value in get(event, container, "values") or []:
+            for frame in get(value, "stacktrace", "frames") or []:
+                if frame.get("function") == function:
+                    lines += frame.get("pre_context") or []
+                    lines.append(frame.get("context_line") or "")
+                    lines += frame.get("post_context") or []
+    return "\n".join(lines)
+
+
+def source_markers(event: Mapping[str, Any]) -> dict[str, str]:
+    """Where each source-line secret was in an event: the lines of the frames holding it."""
+    return {
+        "source_token": frame_source(event, "failing_login"),
+        "source_basic": frame_source(event, "connect"),
+        "verify_password": frame_source(event, "connect"),
+    }
 
 
 def crumbs(event: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -67,6 +67,7 @@ def check_scope_and_frames(event: dict[str, Any], pii: bool) -> None:
     """The marker where the scope, the raising frame and the exception held a secret."""
     for name, value in {**corpus.scope_markers(event), **corpus.exception_markers(event)}.items():
         assert corpus.has_marker(value), (name, value)
+    check_source_lines(event)
     user = event["user"]
     assert user["id"] == "u-7"
     assert user["email"] == (corpus.EMAIL if pii else MARKER)
@@ -74,12 +75,30 @@ def check_scope_and_frames(event: dict[str, Any], pii: bool) -> None:
     assert record_crumb["data"] == {"access_token": MARKER, "step": "cart"}
 
 
+def check_source_lines(event: dict[str, Any]) -> None:
+    """The marker where the raising frames' source lines held a literal; the code readable."""
+    for name, lines in corpus.source_markers(event).items():
+        assert lines, name
+        assert corpus.has_marker(lines), (name, lines)
+    assert f'connect(user, secret_token="{MARKER}")' in corpus.frame_source(event, "failing_login")
+    connect = corpus.frame_source(event, "connect")
+    assert f'headers["Authorization"] = "Basic {MARKER}"' in connect
+    assert f'verify(user, "{MARKER}", headers)' in connect
+    # Code with no literal under a secret name stays as written.
+    assert 'password = SECRETS["local_password"]' in corpus.frame_source(event, "failing_login")
+
+
 def check_log_event(event: dict[str, Any], extra: dict[str, Any]) -> None:
-    """The marker in the message, its argument and every planted extra; harmless data intact."""
+    """The marker in the message, its arguments and every planted extra; harmless data intact."""
     assert MARKER in event["logentry"]["message"]
-    assert event["logentry"]["params"] == [MARKER]
-    assert event["logentry"]["formatted"].count(MARKER) == 2
+    # The template keeps its placeholders; each argument the message hides is hidden.
+    assert event["logentry"]["message"].endswith("password=%s") or event["logentry"][
+        "message"
+    ].endswith("password={}")
+    assert event["logentry"]["params"] == [MARKER, MARKER]
+    assert event["logentry"]["formatted"].count(MARKER) == 3
     assert extra["password"] == MARKER
+    assert extra["db_password"] == MARKER
     gateway = extra["order"]["payment"]["gateway"]
     assert gateway["credentials"] == MARKER
     assert gateway["attempts"] == [{"n": 1, "secret": MARKER}]
@@ -127,8 +146,18 @@ def test_handler_sends_no_planted_secret(
     event = error_event(transport)
     check_log_event(event, event["contexts"]["extra"])
     check_scope_and_frames(event, pii)
-    (key_event,) = [e for e in transport.events if not e.get("exception")]
+    (key_event,) = [e for e in transport.events if "misconfigured" in e["logentry"]["message"]]
     assert key_event["logentry"]["formatted"] == f"misconfigured client, key {MARKER} in use"
+    check_plain_error(transport)
+
+
+def check_plain_error(transport: CapturingTransport) -> None:
+    """A plain error's caller stack: its message argument hidden in the line that logged it."""
+    (event,) = [e for e in transport.events if "charge refused" in e["logentry"]["message"]]
+    assert event["logentry"]["params"] == [MARKER]
+    assert event["logentry"]["formatted"] == f"charge refused, api_key={MARKER}"
+    lines = corpus.frame_source(event, "refused_charge")
+    assert f'"charge refused, api_key=%s", "{MARKER}"' in lines, lines
 
 
 @pytest.mark.parametrize("pii", [False, True], ids=["pii-off", "pii-on"])
@@ -147,6 +176,9 @@ def test_loguru_sink_sends_no_planted_secret(transport: CapturingTransport, pii:
     event = error_event(transport)
     check_log_event(event, event["contexts"]["extra"])
     check_scope_and_frames(event, pii)
+    (plain,) = [e for e in transport.events if "charge refused" in e["logentry"]["message"]]
+    assert plain["logentry"]["formatted"] == f"charge refused, api_key={MARKER}"
+    assert plain["logentry"]["params"] == [MARKER]
 
 
 def test_a_client_the_application_started_is_scrubbed_too(transport: CapturingTransport) -> None:
@@ -354,6 +386,11 @@ def check_json_line(line: dict[str, Any]) -> None:
     assert MARKER in line["error"]["message"]
     labels = line["labels"]
     assert labels["password"] == MARKER
+    assert labels["db_password"] == MARKER
+    stack = line["error"]["stack_trace"]
+    assert f'connect(user, secret_token="{MARKER}")' in stack
+    assert f'verify(user, "{MARKER}", headers)' in stack
+    assert 'password = SECRETS["local_password"]' not in stack  # not a line that ran
     order = json.loads(labels["order"])
     assert order["payment"]["gateway"]["credentials"] == MARKER
     assert order["payment"]["gateway"]["attempts"] == [{"n": 1, "secret": MARKER}]
@@ -405,7 +442,7 @@ def test_one_policy_for_events_and_lines(
     lines = [json.loads(line) for line in text.splitlines()]
     assert lines[1]["labels"]["order"] == MARKER
     assert error_event(transport)["contexts"]["extra"]["order"] == MARKER
-    assert lines[2]["message"] == f"misconfigured client, key {MARKER} in use"
+    assert lines[-1]["message"] == f"misconfigured client, key {MARKER} in use"
 
 
 @needs_formatter_scrubbing
