@@ -15,6 +15,17 @@ Run: ``python benchmarks/bench_scrub.py`` (``--quick`` for a short run).
    ``EventScrubber`` with its defaults (``recursive=False`` and ``True``), on
    fresh copies of the same event (not timed), interleaved call by call.
 
+3. Source context on an exception event with 20 frames (each with its five
+   lines before and after, and its variables), as sentry-sdk hands it to
+   before_send: ``ScrubPolicy.event`` with the defaults, without source
+   lines (``scrub_defaults_off=["source_context"]``) and without hiding
+   repeated secrets, with sentry-sdk's ``EventScrubber`` as the anchor; once
+   with no secret in the event, once with a ``password=`` in the message (the
+   pass that hides the removed value everywhere runs).
+4. The JSON line with scrubbing on and off (``JsonFormatter(scrub=False)``)
+   on bench_formatter's streams: a service's plain records, and records with
+   a new two-level exception (source lines in ``error.stack_trace``).
+
 Printed: median microseconds and ratios (defaults / off; ours / sentry-sdk).
 """
 
@@ -29,9 +40,10 @@ from typing import Any, Callable
 
 import sentry_sdk
 from bench_common import DSN, DropTransport
+from bench_formatter import exception_record, stream_records
 from sentry_sdk.scrubber import EventScrubber
 
-from sentry_logging_std import SentryHandler
+from sentry_logging_std import JsonFormatter, SentryHandler
 from sentry_logging_std._client import INITIALIZER
 from sentry_logging_std._scrub import DEFAULT_KEYS, DEFAULT_PATTERNS, ScrubPolicy
 from sentry_logging_std._worker import WORKER
@@ -193,6 +205,115 @@ def function_comparison(calls: int, rounds: int) -> None:
     print(f"{'ratio ours / recursive=True':<34} {ratio:9.3f}")
 
 
+def deep(level: int, order_id: int) -> None:
+    """Twenty frames down, then raise: each frame has variables and source lines around it."""
+    attempts = [level, order_id]
+    note = f"level {level} of order {order_id}"
+    if level < 19:
+        deep(level + 1, order_id)
+    elif attempts and note:
+        raise RuntimeError(f"order {order_id} failed at depth {level}")
+
+
+def deep_event(message: str) -> dict[str, Any]:
+    """A 20-frame exception event as sentry-sdk hands it to before_send, unscrubbed."""
+    reset()
+    caught: list[dict[str, Any]] = []
+
+    def keep(event: Any, hint: Any) -> None:
+        caught.append(copy.deepcopy(event))
+
+    sentry_sdk.init(
+        dsn=DSN,
+        transport=DropTransport(),
+        before_send=keep,
+        event_scrubber=EventScrubber(denylist=[], pii_denylist=[]),
+    )
+    try:
+        deep(0, 7)
+    except RuntimeError as exc:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_extra("message", message)
+            sentry_sdk.capture_exception(exc)
+    reset()
+    (event,) = caught
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    assert len(frames) >= 20, len(frames)
+    assert all("context_line" in frame for frame in frames)
+    return event
+
+
+def interleaved(
+    event: dict[str, Any], candidates: dict[str, Callable[[Any], Any]], calls: int, rounds: int
+) -> dict[str, float]:
+    """Median microseconds of each candidate, call by call on fresh copies (copy not timed)."""
+    results: dict[str, list[float]] = {name: [] for name in candidates}
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for _ in range(calls):
+            for name, function in candidates.items():
+                fresh = copy.deepcopy(event)
+                started = clock()
+                function(fresh)
+                results[name].append((clock() - started) / 1000)
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def source_context_comparison(calls: int, rounds: int) -> None:
+    print("\nsource context: an exception event with 20 frames, median microseconds")
+    sdk = EventScrubber()
+    for title, message in (
+        ("no secret in the event", "order 7 failed"),
+        ("a password= in it (secrets hidden everywhere)", "retry with password=hunter2-xyz"),
+    ):
+        event = deep_event(message)
+        variants = {
+            "defaults": ScrubPolicy(),
+            "source_context off": ScrubPolicy(defaults_off=["source_context"]),
+            "source_context, secret_repeats off": ScrubPolicy(
+                defaults_off=["source_context", "secret_repeats"]
+            ),
+        }
+        candidates: dict[str, Callable[[Any], Any]] = {
+            name: (lambda e, p=policy: p.event(e, send_default_pii=False))
+            for name, policy in variants.items()
+        }
+        candidates["EventScrubber()"] = sdk.scrub_event
+        medians = interleaved(event, candidates, calls, rounds)
+        print(f"  {title}")
+        for name, value in medians.items():
+            print(f"    {name:<38} {value:9.1f}")
+        with_source = medians["defaults"]
+        without = medians["source_context off"]
+        print(
+            f"    {'source lines: defaults / off':<38} {with_source / without:9.3f}"
+            f"   (+{(with_source - without) / 20:.2f} us per frame)"
+        )
+        ratio = with_source / medians["EventScrubber()"]
+        print(f"    {'ratio defaults / EventScrubber()':<38} {ratio:9.3f}")
+
+
+def json_line_comparison(number: int, rounds: int) -> None:
+    print("\nJSON lines, median microseconds per record, scrubbing on and off")
+    streams: dict[str, Callable[[int], list[logging.LogRecord]]] = {
+        "a service's stream (plain records)": stream_records,
+        "new two-level exception each record": lambda n: [exception_record() for _ in range(n)],
+    }
+    for title, make in streams.items():
+        count = number if "plain" in title else max(number // 10, 100)
+        made = {"on": JsonFormatter(service_name="orders"), "off": JsonFormatter(scrub=False)}
+        times: dict[str, list[float]] = {"on": [], "off": []}
+        for _ in range(rounds):
+            for name, formatter in made.items():
+                records = make(count)
+                started = time.perf_counter()
+                for record in records:
+                    formatter.format(record)
+                times[name].append((time.perf_counter() - started) / count * 1e6)
+        on, off = statistics.median(times["on"]), statistics.median(times["off"])
+        print(f"  {title:<40} on {on:6.2f}  off {off:6.2f}   on/off {on / off:5.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
@@ -201,6 +322,8 @@ def main() -> None:
     logging.raiseExceptions = True
     handler_comparison(calls, rounds)
     function_comparison(calls * 2, rounds)
+    source_context_comparison(calls, rounds)
+    json_line_comparison(calls * 25, rounds * 3)
 
 
 if __name__ == "__main__":

@@ -1254,7 +1254,7 @@ class Renderer:
         """
         try:
             scrub = self._scrubber
-            if scrub is None:
+            if scrub is None or not scrub.repeats:
                 return line
             found: set[str] = set()
             scrub.found(message if type(message) is str else safe_str(message), found)

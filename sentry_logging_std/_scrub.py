@@ -9,7 +9,7 @@ become :data:`MARKER`, never disappear, so a reader can tell. Nested
 structures are scrubbed at every depth; the input is never changed (a new
 structure is returned); cycles and hostile objects never make it raise.
 
-Leaf module: imports nothing from the package.
+Leaf module: imports nothing from the package (orjson, a dependency, for one pass).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 from urllib.parse import unquote_plus
+
+import orjson
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -99,8 +101,17 @@ _BRACE = re.compile(r"\{\{|\}\}|\{(\w*)(?:[!:][^{}]*)?\}")
 #: Values that start a credential the credentials pattern has already handled.
 _SCHEMES = frozenset({"bearer", "basic", "token", "digest"})
 
-#: Named default patterns; each can be turned off with ``scrub_defaults_off``.
-DEFAULT_PATTERNS = ("credit_card", "credentials_header", "url_password", "key_value")
+#: Named default patterns and passes; each can be turned off with ``scrub_defaults_off``:
+#: ``source_context`` leaves source lines (an event's frames, a line's stack trace) as
+#: written; ``secret_repeats`` no longer hides a removed secret in the other places.
+DEFAULT_PATTERNS = (
+    "credit_card",
+    "credentials_header",
+    "url_password",
+    "key_value",
+    "source_context",
+    "secret_repeats",
+)
 
 #: Cheap first look: a string holding none of these words (plus one of each secret key's
 #: parts, per policy) and no card-length run of digits is left alone.
@@ -131,7 +142,27 @@ _HEX_ID = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{16})?")
 #: A ``key=value`` pair of a query string or form body.
 _QUERY_PAIR = re.compile(r"([^&=?#\s]+)=([^&#\s]*)")
 
+_MARKER_BYTES = MARKER.encode()
+
+_dump = orjson.dumps
+_load = orjson.loads
+#: Values orjson would write in a form of its own (a datetime, a dataclass, a str
+#: subclass) make the dump fail instead: such an event is walked.
+_PASSTHROUGH = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _dump_strict(value: Any) -> bytes:
+    """JSON of plain JSON values only (str, int, float, bool, None, dict, list)."""
+    return orjson.dumps(value, option=_PASSTHROUGH)
+
+
 _SPLIT = re.compile(r"[^a-z0-9]+")
+#: A secret that an int or float in an event may equal.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _MAX_DEPTH = 20
 
@@ -285,6 +316,36 @@ _FRAME_IDENTITY = frozenset(
 _CONTEXT_LINES = ("pre_context", "context_line", "post_context")
 
 
+class Hider:
+    """Hides a set of secrets in any text (see :meth:`ScrubPolicy.hider`)."""
+
+    __slots__ = ("_exact", "_inside", "_sub", "long_needles", "short_needles")
+
+    def __init__(self, exact: frozenset[str]) -> None:
+        self._exact = exact
+        self._inside = sorted((s for s in exact if len(s) >= HIDE_INSIDE), key=len, reverse=True)
+        self._sub = re.compile("|".join(map(re.escape, self._inside))).sub
+        #: What the JSON text of an event holding a secret holds: a long secret's
+        #: escaped form (anywhere in a string), a short one's whole string or number.
+        self.long_needles = tuple(_json_bytes(secret)[1:-1] for secret in self._inside)
+        short: list[bytes] = []
+        for secret in exact:
+            if len(secret) < HIDE_INSIDE:
+                short += [_json_bytes(secret), _json_bytes(f"'{secret}'")]
+            if _NUMBER.fullmatch(secret):
+                short.append(secret.encode())
+        self.short_needles = tuple(short)
+
+    def __call__(self, text: str) -> str:
+        exact = self._exact
+        if text in exact or (len(text) > 2 and text[0] in "'\"" and text[1:-1] in exact):
+            return MARKER
+        for secret in self._inside:  # a few secrets: ``in`` is faster than a regex search
+            if secret in text:
+                return self._sub(MARKER, text)
+        return text
+
+
 class ScrubPolicy:
     """Which keys and patterns are secret: one object behind Sentry events and JSON lines.
 
@@ -314,6 +375,9 @@ class ScrubPolicy:
         words = {self._normal(k) for k in DEFAULT_KEYS if k not in off}
         words |= {self._normal(k) for k in keys}
         self._words = frozenset(words)
+        #: Whether source lines are scrubbed, and removed secrets hidden everywhere.
+        self.source_context = "source_context" not in off
+        self.repeats = "secret_repeats" not in off
         self._compact = frozenset(w.replace("_", "") for w in words)
         self._rules: list[tuple[re.Pattern[str], Rule]] = []
         self._code_rules: list[tuple[re.Pattern[str], Rule]] = []
@@ -465,6 +529,8 @@ class ScrubPolicy:
         An unquoted value in code is a name or an expression
         (``password = os.environ["PW"]``) and stays, unless it is a number.
         """
+        if not self.source_context:
+            return line
         try:
             known = self._code_seen.get(line)
             if known is not None:
@@ -519,15 +585,19 @@ class ScrubPolicy:
         """:meth:`text` (or :meth:`code`) of *value*, adding the secrets it removed to *into*."""
         result = self.code(value) if code else self.text(value)
         if result is not value and result != value:
-            try:
-                secrets = self._found_seen.get((code, value))
-                if secrets is None:
-                    self._scrubbed(value, code)
-                    secrets = self._found_seen.get((code, value), ())
-                into.update(secrets)
-            except Exception:
-                self.counts["scrub_errors"] += 1
+            self._add_found(value, code, into)
         return result
+
+    def _add_found(self, value: str, code: bool, into: set[str]) -> None:
+        """The secrets scrubbing *value* removed, into *into* (scrubbed again if forgotten)."""
+        try:
+            secrets = self._found_seen.get((code, value))
+            if secrets is None:
+                self._scrubbed(value, code)
+                secrets = self._found_seen.get((code, value), ())
+            into.update(secrets)
+        except Exception:
+            self.counts["scrub_errors"] += 1
 
     # -- structures ----------------------------------------------------------
 
@@ -595,11 +665,12 @@ class ScrubPolicy:
                     # digits that passes for a card number (1 in ~450).
                     result[key] = item
                     continue
-                if found is not None:
-                    result[key] = self.found(item, found)
-                    continue
                 text = texts_seen.get(item)
-                result[key] = self.text(item) if text is None else text
+                if text is None:
+                    text = self.text(item)
+                if found is not None and text is not item and text != item:
+                    self._add_found(item, False, found)
+                result[key] = text
             elif kind in _ATOMS:
                 result[key] = item
             else:
@@ -613,7 +684,7 @@ class ScrubPolicy:
         """Every leaf of *value*, a value under a secret key, as a secret into *into*."""
         _leaves(value, into, 0)
 
-    def hider(self, secrets: Iterable[str]) -> Optional[Callable[[str], str]]:
+    def hider(self, secrets: Iterable[str]) -> Optional[Hider]:
         """A function hiding *secrets* in any text, or None when none is worth hiding.
 
         A text equal to a secret of at least :data:`HIDE_EXACT` characters
@@ -632,15 +703,7 @@ class ScrubPolicy:
         )
         if not exact:
             return None
-        inside = sorted((s for s in exact if len(s) >= HIDE_INSIDE), key=len, reverse=True)
-        sub = re.compile("|".join(map(re.escape, inside))).sub if inside else None
-
-        def hide(text: str) -> str:
-            if text in exact or (len(text) > 2 and text[0] in "'\"" and text[1:-1] in exact):
-                return MARKER
-            return text if sub is None else sub(MARKER, text)
-
-        return hide
+        return Hider(exact)
 
     # -- events --------------------------------------------------------------
 
@@ -689,7 +752,8 @@ class ScrubPolicy:
                 for frame in _dicts(_member(item.get("stacktrace"), "frames")):
                     if isinstance(frame.get("vars"), dict):
                         frame["vars"] = self.value(frame["vars"], found=found)
-                    self._frame_source(frame, found)
+                    if self.source_context:
+                        self._frame_source(frame, found)
         spans = event.get("spans")
         if isinstance(spans, list):  # a transaction's: their data and descriptions
             for span in spans:
@@ -698,9 +762,9 @@ class ScrubPolicy:
                         span["data"] = self.value(span["data"], found=found)
                     if isinstance(span.get("description"), str):
                         span["description"] = self.found(span["description"], found)
-        hide = self.hider(found) if found else None
+        hide = self.hider(found) if found and self.repeats else None
         if hide is not None:
-            _hide_event(event, hide)
+            _hide_repeats(event, hide)
         return event
 
     def _frame_source(self, frame: dict[str, Any], found: set[str]) -> None:
@@ -871,6 +935,55 @@ def hide_in(value: Any, hide: Callable[[str], str], depth: int = 0) -> Any:
     if kind is list or kind is tuple:
         return [hide_in(item, hide, depth + 1) for item in value]
     return value
+
+
+def _json_bytes(value: str) -> bytes:
+    return _dump(value)
+
+
+def _hide_repeats(event: dict[str, Any], hide: Hider) -> None:
+    """Hide *hide*'s secrets everywhere in *event*, in place.
+
+    An event made of JSON values only (as sentry-sdk hands it to
+    ``before_send``) is dumped once (orjson: a few microseconds): most hold a
+    removed secret only where it was removed and are done after an ``in``
+    test; a long secret still there is replaced in the text, which is read
+    back with the members naming the event restored. A short secret found
+    again (only a whole field equal to it is hidden), or an event that is not
+    JSON values only (an application client's processor sees raw objects),
+    is walked instead.
+    """
+    try:
+        text = _dump_strict(event)
+    except Exception:  # not JSON values only, lone surrogates, a cycle
+        _hide_event(event, hide)
+        return
+    if any(needle in text for needle in hide.short_needles):
+        _hide_event(event, hide)
+        return
+    hits = [needle for needle in hide.long_needles if needle in text]
+    if not hits:
+        return
+    for needle in hits:
+        text = text.replace(needle, _MARKER_BYTES)
+    try:
+        document = _load(text)
+    except ValueError:  # a secret that spans JSON punctuation: walk instead
+        _hide_event(event, hide)
+        return
+    if not isinstance(document, dict):  # pragma: no cover - a dict dumps to an object
+        _hide_event(event, hide)
+        return
+    for name in _EVENT_IDENTITY:
+        if name in event:
+            document[name] = event[name]
+    trace = _member(_member(event.get("contexts"), "trace"), "trace_id")
+    if trace is not None:
+        for key in _ID_KEYS:
+            if key in event["contexts"]["trace"]:
+                document["contexts"]["trace"][key] = event["contexts"]["trace"][key]
+    event.clear()
+    event.update(document)
 
 
 def _hide_event(event: dict[str, Any], hide: Callable[[str], str]) -> None:
