@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import logging
 import statistics
 import time
@@ -275,7 +276,7 @@ def source_context_comparison(calls: int, rounds: int) -> None:
             ),
         }
         candidates: dict[str, Callable[[Any], Any]] = {
-            name: (lambda e, p=policy: p.event(e, send_default_pii=False))
+            name: functools.partial(policy.event, send_default_pii=False)
             for name, policy in variants.items()
         }
         candidates["EventScrubber()"] = sdk.scrub_event
