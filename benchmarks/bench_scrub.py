@@ -26,6 +26,10 @@ Run: ``python benchmarks/bench_scrub.py`` (``--quick`` for a short run).
    on bench_formatter's streams: a service's plain records, and records with
    a new two-level exception (source lines in ``error.stack_trace``).
 
+5. What remembering secrets across records would cost (the design does not:
+   see docs/architecture.md): every line of the service stream searched for
+   K remembered secrets (16 random characters each), next to the line alone.
+
 Printed: median microseconds and ratios (defaults / off; ours / sentry-sdk).
 """
 
@@ -35,7 +39,9 @@ import argparse
 import copy
 import functools
 import logging
+import random
 import statistics
+import string
 import time
 from typing import Any, Callable
 
@@ -315,6 +321,38 @@ def json_line_comparison(number: int, rounds: int) -> None:
         print(f"  {title:<40} on {on:6.2f}  off {off:6.2f}   on/off {on / off:5.3f}")
 
 
+def memory_cost(number: int, rounds: int) -> None:
+    print("\nremembering secrets across records (not built): cost per JSON line, median us")
+    formatter = JsonFormatter(service_name="orders")
+    lines = [formatter.format(record) for record in stream_records(number)]
+    generator = random.Random(7)
+    alphabet = string.ascii_letters + string.digits
+    for count in (4, 16, 64):
+        remembered = ["".join(generator.choices(alphabet, k=16)) for _ in range(count)]
+
+        def search(line: str, remembered: list[str] = remembered) -> bool:
+            return any(secret in line for secret in remembered)
+
+        times: list[float] = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for line in lines:
+                search(line)
+            times.append((time.perf_counter() - started) / number * 1e6)
+        base: list[float] = []
+        for _ in range(rounds):
+            records = stream_records(number)
+            started = time.perf_counter()
+            for record in records:
+                formatter.format(record)
+            base.append((time.perf_counter() - started) / number * 1e6)
+        extra, line_cost = statistics.median(times), statistics.median(base)
+        print(
+            f"  {count:3d} remembered: +{extra:5.2f} us on a {line_cost:5.2f} us line"
+            f"   (line with the search / without = {(line_cost + extra) / line_cost:5.2f})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
@@ -325,6 +363,7 @@ def main() -> None:
     function_comparison(calls * 2, rounds)
     source_context_comparison(calls, rounds)
     json_line_comparison(calls * 25, rounds * 3)
+    memory_cost(calls * 25, rounds)
 
 
 if __name__ == "__main__":

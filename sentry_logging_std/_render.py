@@ -1294,7 +1294,11 @@ class Renderer:
         """The message as encoded JSON text: scrubbed, cut, remembered when short."""
         limit = self.max_length
         if message.__class__ is str:
-            text = message if scrub is None else scrub.text(message)
+            # The policy's own table is skipped: this renderer remembers short
+            # messages itself, and a new message each record would only churn it.
+            text = (
+                message if scrub is None or not scrub.may_change(message) else scrub.text(message)
+            )
             if len(text) > limit:
                 text = cut(text, limit)
         else:
