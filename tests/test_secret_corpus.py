@@ -507,3 +507,18 @@ def test_loguru_json_lines_carry_no_planted_secret() -> None:
     documents = [json.loads(line) for line in text.splitlines()]
     assert documents[0]["labels"] == {"access_token": MARKER, "step": "cart"}
     check_json_line(documents[1])
+
+
+def test_capture_error_sends_no_planted_secret(
+    corpus_log: Callable[..., logging.Logger], transport: CapturingTransport
+) -> None:
+    """capture_error: the scope, the raising frames and their source lines, context, tags."""
+    log = corpus_log()
+    log.info("cart loaded", extra=corpus.crumb_extras())  # a breadcrumb, the client started
+    event_id = corpus.capture_everything()
+    assert event_id is not None
+    assert corpus.leaks(sent_items(transport)) == []
+    event = error_event(transport)
+    check_scope_and_frames(event, pii=False)
+    assert event["contexts"]["context"]["payment"]["password"] == MARKER
+    assert event["tags"]["upstream"] == f"https://svc:{MARKER}@api.example.org"
