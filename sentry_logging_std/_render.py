@@ -1283,9 +1283,9 @@ class Renderer:
                 if name == "error" and isinstance(member, dict):
                     for key in member:
                         if key != "type":
-                            member[key] = hide_in(member[key], hide)
+                            member[key] = hide_in(member[key], hide, numbers=False)
                 else:
-                    document[name] = hide_in(member, hide)
+                    document[name] = hide_in(member, hide, numbers=False)
             return _dumps(document)
         except Exception:
             return line

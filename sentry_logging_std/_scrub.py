@@ -919,22 +919,26 @@ def _leaves(value: Any, into: set[str], depth: int) -> None:
             pass
 
 
-def hide_in(value: Any, hide: Callable[[str], str], depth: int = 0) -> Any:
-    """*value* with *hide* applied to every string in it (trace and span ids aside)."""
+def hide_in(value: Any, hide: Callable[[str], str], numbers: bool = True, depth: int = 0) -> Any:
+    """*value* with *hide* applied to every string in it (trace and span ids aside).
+
+    With *numbers*, an int or float equal to a secret becomes the marker too;
+    a JSON line passes False: a declared number field keeps its type.
+    """
     kind = type(value)
     if kind is str:
         return hide(value)
     if kind is int or kind is float:
-        return MARKER if hide(repr(value)) == MARKER else value
+        return MARKER if numbers and hide(repr(value)) == MARKER else value
     if depth >= _MAX_DEPTH:
         return value
     if kind is dict:
         return {
-            key: item if key in _ID_KEYS else hide_in(item, hide, depth + 1)
+            key: item if key in _ID_KEYS else hide_in(item, hide, numbers, depth + 1)
             for key, item in value.items()
         }
     if kind is list or kind is tuple:
-        return [hide_in(item, hide, depth + 1) for item in value]
+        return [hide_in(item, hide, numbers, depth + 1) for item in value]
     return value
 
 

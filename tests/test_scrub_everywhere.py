@@ -459,3 +459,20 @@ def test_a_short_secret_is_hidden_where_a_whole_field_equals_it() -> None:
     scrubbed = ScrubPolicy().event(event, send_default_pii=False)
     assert scrubbed["tags"] == {"pin": MARKER, "note": "Zq9x is short"}
     assert scrubbed["extra"]["var"] == MARKER
+
+
+def test_hiding_a_repeat_never_changes_a_declared_fields_type() -> None:
+    """A number equal to a removed secret stays a number in a declared long field."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(fields={"order_id": "long"}))
+    log = logging.getLogger("tests.lines.types")
+    log.addHandler(handler)
+    try:
+        log.error("retry with pin_token=%s", "123456", extra={"order_id": 123456, "n": "123456"})
+    finally:
+        log.removeHandler(handler)
+    (document,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert document["message"] == f"retry with pin_token={MARKER}"
+    assert document["order_id"] == 123456
+    assert document["labels"]["n"] == MARKER
