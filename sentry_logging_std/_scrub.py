@@ -94,7 +94,10 @@ _BARE_TEXT = r"[^\s&,;\"'}\]]+"
 #: An unquoted value in source code is a name or an expression, never a secret, unless a number.
 _BARE_CODE = r"[0-9][^\s&,;\"'}\])]*"
 #: Values that say there is no secret: not remembered as secrets to hide elsewhere.
-_NOT_SECRETS = frozenset({"none", "null", "nil", "true", "false", "undefined", "empty", "unset"})
+_NOT_SECRETS = frozenset(
+    {"none", "null", "nil", "true", "false", "undefined", "empty", "unset", "enabled"}
+    | {"disabled", "required", "optional", "default", "unknown", "redacted", "hidden", "masked"}
+)
 #: ``%`` conversions and ``{}`` fields of a template, to tell which argument a placeholder takes.
 _PERCENT = re.compile(r"%(?:\(([^)\n]*)\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?([a-zA-Z%])")
 _BRACE = re.compile(r"\{\{|\}\}|\{(\w*)(?:[!:][^{}]*)?\}")
