@@ -150,8 +150,8 @@ def handler_comparison(calls: int, rounds: int) -> None:
     reset()
 
 
-def realistic_event() -> dict[str, Any]:
-    """One event as sentry-sdk hands it to before_send, caught before anything scrubs it."""
+def caught_event(make: Callable[[], None]) -> dict[str, Any]:
+    """The one event *make* captures, as sentry-sdk hands it to before_send, unscrubbed."""
     reset()
     caught: list[dict[str, Any]] = []
 
@@ -164,22 +164,31 @@ def realistic_event() -> dict[str, Any]:
         before_send=keep,
         event_scrubber=EventScrubber(denylist=[], pii_denylist=[]),
     )
-    for n in range(100):
-        sentry_sdk.add_breadcrumb(
-            category="app", message=f"step {n}", data={"step": n, "session": "s-123456"}
-        )
-    sentry_sdk.set_user({"id": "u-7", "email": "alice@example.org"})
-    sentry_sdk.set_context("db", {"dsn": "postgres://app:pw@db/prod", "pool": {"size": 5}})
-    sentry_sdk.set_tag("order_id", "7")
-    for key, value in extras(7).items():
-        sentry_sdk.set_extra(key, value)
-    try:
-        charge(7)
-    except RuntimeError as exc:
-        sentry_sdk.capture_exception(exc)
+    make()
     reset()
     (event,) = caught
     return event
+
+
+def realistic_event() -> dict[str, Any]:
+    """One event with 100 breadcrumbs, user, contexts, tags, extras and a two-exception chain."""
+
+    def make() -> None:
+        for n in range(100):
+            sentry_sdk.add_breadcrumb(
+                category="app", message=f"step {n}", data={"step": n, "session": "s-123456"}
+            )
+        sentry_sdk.set_user({"id": "u-7", "email": "alice@example.org"})
+        sentry_sdk.set_context("db", {"dsn": "postgres://app:pw@db/prod", "pool": {"size": 5}})
+        sentry_sdk.set_tag("order_id", "7")
+        for key, value in extras(7).items():
+            sentry_sdk.set_extra(key, value)
+        try:
+            charge(7)
+        except RuntimeError as exc:
+            sentry_sdk.capture_exception(exc)
+
+    return caught_event(make)
 
 
 def function_comparison(calls: int, rounds: int) -> None:
@@ -192,17 +201,7 @@ def function_comparison(calls: int, rounds: int) -> None:
         "EventScrubber()": sdk.scrub_event,
         "EventScrubber(recursive=True)": sdk_recursive.scrub_event,
     }
-    # Interleaved call by call, each on its own fresh copy (the copy is not timed).
-    results: dict[str, list[float]] = {name: [] for name in candidates}
-    clock = time.perf_counter_ns
-    for _ in range(rounds):
-        for _ in range(calls):
-            for name, function in candidates.items():
-                fresh = copy.deepcopy(event)
-                started = clock()
-                function(fresh)
-                results[name].append((clock() - started) / 1000)
-    medians = {name: statistics.median(values) for name, values in results.items()}
+    medians = interleaved(event, candidates, calls, rounds)
     print("\nthe scrubbing function alone on one realistic event, median microseconds")
     for name, value in medians.items():
         print(f"{name:<34} {value:9.1f}")
@@ -224,26 +223,16 @@ def deep(level: int, order_id: int) -> None:
 
 def deep_event(message: str) -> dict[str, Any]:
     """A 20-frame exception event as sentry-sdk hands it to before_send, unscrubbed."""
-    reset()
-    caught: list[dict[str, Any]] = []
 
-    def keep(event: Any, hint: Any) -> None:
-        caught.append(copy.deepcopy(event))
+    def make() -> None:
+        try:
+            deep(0, 7)
+        except RuntimeError as exc:
+            with sentry_sdk.new_scope() as scope:
+                scope.set_extra("message", message)
+                sentry_sdk.capture_exception(exc)
 
-    sentry_sdk.init(
-        dsn=DSN,
-        transport=DropTransport(),
-        before_send=keep,
-        event_scrubber=EventScrubber(denylist=[], pii_denylist=[]),
-    )
-    try:
-        deep(0, 7)
-    except RuntimeError as exc:
-        with sentry_sdk.new_scope() as scope:
-            scope.set_extra("message", message)
-            sentry_sdk.capture_exception(exc)
-    reset()
-    (event,) = caught
+    event = caught_event(make)
     frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
     assert len(frames) >= 20, len(frames)
     assert all("context_line" in frame for frame in frames)
@@ -285,6 +274,14 @@ def source_context_comparison(calls: int, rounds: int) -> None:
             name: functools.partial(policy.event, send_default_pii=False)
             for name, policy in variants.items()
         }
+        cold = ScrubPolicy()
+
+        def nothing_remembered(event: Any, policy: ScrubPolicy = cold) -> Any:
+            # The tables of strings already answered start empty: a first event.
+            policy.forget()
+            return policy.event(event, send_default_pii=False)
+
+        candidates["defaults, nothing remembered"] = nothing_remembered
         candidates["EventScrubber()"] = sdk.scrub_event
         medians = interleaved(event, candidates, calls, rounds)
         print(f"  {title}")

@@ -429,6 +429,18 @@ class ScrubPolicy:
         #: leave), and values that could not be (sent as the marker).
         self.counts: collections.Counter[str] = collections.Counter()
 
+    def forget(self) -> None:
+        """Empty the tables of answers remembered (the secrets among them too)."""
+        for table in (
+            self._keys_seen,
+            self._texts_seen,
+            self._code_seen,
+            self._found_seen,
+            self._queries_seen,
+        ):
+            table.clear()
+        self._last = ("", "")
+
     def _both(self, rule: tuple[re.Pattern[str], Rule]) -> None:
         self._rules.append(rule)
         self._code_rules.append(rule)
@@ -514,18 +526,9 @@ class ScrubPolicy:
         """
         try:
             known = self._texts_seen.get(value)
-            if known is not None:
-                return known
-            result = self._scrubbed(value, False) if self.may_change(value) else value
-            if len(value) <= _TEXT_CACHE_LENGTH:
-                texts = self._texts_seen
-                if len(texts) >= _TEXT_CACHE_SIZE:
-                    texts.clear()
-                texts[value] = result
-        except Exception:
-            self.counts["scrub_errors"] += 1
-            return MARKER  # a string that cannot be checked is not written
-        return result
+        except Exception:  # a str subclass whose hash raises
+            known = None
+        return known if known is not None else self._answer(value, self._texts_seen, False)
 
     def code(self, line: str) -> str:
         """A line of source code scrubbed: a secret's name followed by a literal loses it.
@@ -537,17 +540,21 @@ class ScrubPolicy:
             return line
         try:
             known = self._code_seen.get(line)
-            if known is not None:
-                return known
-            result = self._scrubbed(line, True) if self.may_change(line) else line
-            if len(line) <= _TEXT_CACHE_LENGTH:
-                lines = self._code_seen
-                if len(lines) >= _TEXT_CACHE_SIZE:
-                    lines.clear()
-                lines[line] = result
+        except Exception:
+            known = None
+        return known if known is not None else self._answer(line, self._code_seen, True)
+
+    def _answer(self, value: str, table: dict[str, str], code: bool) -> str:
+        """:meth:`text` or :meth:`code` of a string not in *table*, remembered there if short."""
+        try:
+            result = self._scrubbed(value, code) if self.may_change(value) else value
+            if len(value) <= _TEXT_CACHE_LENGTH:
+                if len(table) >= _TEXT_CACHE_SIZE:
+                    table.clear()
+                table[value] = result
         except Exception:
             self.counts["scrub_errors"] += 1
-            return MARKER
+            return MARKER  # a string that cannot be checked is not written
         return result
 
     def long_text(self, value: str) -> str:
@@ -772,16 +779,25 @@ class ScrubPolicy:
         return event
 
     def _frame_source(self, frame: dict[str, Any], found: set[str]) -> None:
-        """A frame's source lines, read as code."""
+        """A frame's source lines, read as code (remembered answers looked up in place)."""
+        seen = self._code_seen
         for name in _CONTEXT_LINES:
             lines = frame.get(name)
             if isinstance(lines, str):
                 frame[name] = self.found(lines, found, code=True)
             elif isinstance(lines, list):
-                frame[name] = [
-                    self.found(line, found, code=True) if isinstance(line, str) else line
-                    for line in lines
-                ]
+                out = []
+                for line in lines:
+                    if type(line) is str:
+                        known = seen.get(line)
+                        if known is None:
+                            known = self.code(line)
+                        if known is not line and known != line:
+                            self._add_found(line, True, found)
+                        out.append(known)
+                    else:
+                        out.append(line)
+                frame[name] = out
 
     def _params(self, raw: dict[str, Any], scrubbed: dict[str, Any]) -> None:
         """A parameter a placeholder under a secret key takes is the marker, whatever its length.

@@ -48,6 +48,26 @@ def raw_leaks(bugsink: Bugsink) -> list[str]:
     return [name for name in corpus.leaks(raw_stored(bugsink), pii=True) if name != "dsn_key"]
 
 
+def stored_ids(bugsink: Bugsink) -> set[str]:
+    """The ids of every event Bugsink has stored."""
+    return {str(event["id"]) for issue in bugsink.issues() for event in bugsink.events(issue["id"])}
+
+
+def stored_since(bugsink: Bugsink, before: set[str], timeout: float) -> list[dict[str, Any]]:
+    """The events stored that are not in *before*, polling until there is one (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        after = [
+            event
+            for issue in bugsink.issues()
+            for event in bugsink.events(issue["id"])
+            if str(event["id"]) not in before
+        ]
+        if after or time.monotonic() > deadline:
+            return after
+        time.sleep(0.1)
+
+
 def check_plain(bugsink: Bugsink, event_id: str) -> None:
     """The plain error as stored: its argument hidden in the message and the line that logged it."""
     data, everything = stored(bugsink, event_id)
@@ -170,7 +190,7 @@ def test_capture_error_and_wsgi_events_stored_without_secrets(
         # The breadcrumb was added before capture_error started the client: not kept.
         assert name == "crumb_data_secret" or corpus.has_marker(value), (name, value)
     assert data["contexts"]["context"]["payment"]["password"] == MARKER
-    before = {event["id"] for issue in bugsink.issues() for event in bugsink.events(issue["id"])}
+    before = stored_ids(bugsink)
     app = WsgiMiddleware(corpus.wsgi_app)
     headers = {**corpus.request_headers(), "Content-Type": "application/json"}
     response = wsgi_call(
@@ -178,17 +198,7 @@ def test_capture_error_and_wsgi_events_stored_without_secrets(
     )
     assert response.status == 500
     handler.flush()
-    deadline = time.monotonic() + 10
-    while True:
-        after = [
-            event
-            for issue in bugsink.issues()
-            for event in bugsink.events(issue["id"])
-            if event["id"] not in before
-        ]
-        if after or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    after = stored_since(bugsink, before, timeout=10)
     assert after, "the request's crash was not stored"
     for event in after:
         data, everything = stored(bugsink, str(event["event_id"]))
@@ -201,7 +211,7 @@ def test_capture_error_and_wsgi_events_stored_without_secrets(
 
 def test_asgi_events_under_uvicorn_stored_without_secrets(bugsink: Bugsink, tmp_path: Path) -> None:
     """Real HTTP requests to uvicorn serving the corpus app, reporting to Bugsink: stored clean."""
-    before = {event["id"] for issue in bugsink.issues() for event in bugsink.events(issue["id"])}
+    before = stored_ids(bugsink)
     port = free_port()
     env = {"SENTRY_DSN": bugsink.dsn, "CORPUS_PII": "0"}
     argv = uvicorn_argv("secret_corpus:asgi_app", port, TESTS)
@@ -213,17 +223,7 @@ def test_asgi_events_under_uvicorn_stored_without_secrets(bugsink: Bugsink, tmp_
             assert connection.getresponse().status == 500
         finally:
             connection.close()
-        deadline = time.monotonic() + 15
-        while True:
-            after = [
-                event
-                for issue in bugsink.issues()
-                for event in bugsink.events(issue["id"])
-                if event["id"] not in before
-            ]
-            if after or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        after = stored_since(bugsink, before, timeout=15)
     assert after, "the request's crash was not stored"
     for event in after:
         data, everything = stored(bugsink, str(event["event_id"]))
