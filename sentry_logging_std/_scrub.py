@@ -127,7 +127,7 @@ _CARD_RUN = re.compile(r"[0-9][0-9 -]{12}")
 _CARD_LENGTH = 13
 _ANY_DIGITS = r"(?:\d[ -]?){12}\d"
 #: Leaves with nothing to scrub, answered without a walk.
-_ATOMS = frozenset({int, float, bool, type(None), bytes})
+_ATOMS = frozenset({int, float, bool, type(None)})
 _CONTAINERS = (Mapping, list, tuple, set, frozenset)
 _KEY_CACHE_SIZE = 4096
 _TEXT_CACHE_SIZE = 4096
@@ -635,8 +635,10 @@ class ScrubPolicy:
             if depth >= _MAX_DEPTH:
                 return MARKER
             if not (kind is dict or kind is list or isinstance(value, _CONTAINERS)):
+                # sentry-sdk writes it as its repr: scrubbed here, kept when nothing changes.
                 text = _repr(value)
-                return self.text(text) if found is None else self.found(text, found)
+                scrubbed = self.text(text) if found is None else self.found(text, found)
+                return value if scrubbed == text and kind is bytes else scrubbed
             active = set() if active is None else active
             if id(value) in active:
                 return "<cycle>"

@@ -476,3 +476,18 @@ def test_hiding_a_repeat_never_changes_a_declared_fields_type() -> None:
     assert document["message"] == f"retry with pin_token={MARKER}"
     assert document["order_id"] == 123456
     assert document["labels"]["n"] == MARKER
+
+
+def test_bytes_and_objects_are_scrubbed_as_the_repr_sentry_sdk_would_write() -> None:
+    """An application client's processor sees raw values: their text is scrubbed before it goes."""
+
+    class Settings:
+        def __repr__(self) -> str:
+            return "Settings(api_key=ak-5Tg7-settings)"
+
+    scrubbed = POLICY.value({"body": b"password=pw-1234567", "plain": b"abc", "obj": Settings()})
+    assert scrubbed == {
+        "body": f"b'password={MARKER}'",
+        "plain": b"abc",
+        "obj": f"Settings(api_key={MARKER})",
+    }
