@@ -275,7 +275,10 @@ def _scrub_key_value(match: re.Match[str]) -> tuple[str, str]:
             if not inner or inner.lower() in _SCHEMES:
                 return match.group(0), ""
         return f"{match.group(1)}{prefix}{quote}{MARKER}{quote if closed else ''}", inner
-    return f"{match.group(1)}{MARKER}", match.group(2)
+    if value.endswith(")") and "(" not in value and len(value) > 1:
+        # The call or the parenthesis the pair is written in closes: not part of the value.
+        return f"{match.group(1)}{MARKER})", value[:-1]
+    return f"{match.group(1)}{MARKER}", value
 
 
 def _user_rule(match: re.Match[str]) -> tuple[str, str]:
