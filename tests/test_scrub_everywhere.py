@@ -181,7 +181,7 @@ def test_a_secret_seen_once_is_hidden_in_every_place_of_the_event(
     assert sent["extra"]["echo"] == f"seen {MARKER} twice"
     frame = sent["exception"]["values"][0]["stacktrace"]["frames"][0]
     assert frame["context_line"] == f'    refresh(user, "{MARKER}")'
-    assert frame["vars"]["value"] in (MARKER, f"'{MARKER}'")  # the repr of the secret
+    assert MARKER in frame["vars"]["value"]  # its repr (sentry-sdk 2.0 quotes it once more)
     assert frame["function"] == "refresh"
     assert sent["exception"]["values"][0]["type"] == "ValueError"
 
