@@ -26,6 +26,7 @@ import gzip
 import http.client
 import io
 import logging
+import math
 import os
 import random
 import socket
@@ -70,6 +71,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 CLIENT_NAME = f"sentry_logging_std/{_VERSION}"
 
 _DEFAULT_RETRY_AFTER = 60.0
+#: The longest a server's ``Retry-After`` or rate limit is obeyed: a longer one
+#: (a day's quota, a garbled header, 99999999999) means "try again in an hour".
+RETRY_AFTER_MAX = 3600.0
 _SEND_CHUNK = 64 * 1024
 
 
@@ -218,16 +222,25 @@ def send_envelope(dsn: Dsn, body: bytes, timeout: float) -> SendResult:
         connection.close()
 
 
+def clamp_delay(seconds: float) -> float:
+    """A delay a server asked for, made sane: 0 when negative, at most RETRY_AFTER_MAX,
+    the default when not a number (nan)."""
+    if math.isnan(seconds):
+        return _DEFAULT_RETRY_AFTER
+    return min(RETRY_AFTER_MAX, max(0.0, seconds))
+
+
 def _retry_after(header: Optional[str]) -> float:
+    """``Retry-After`` in seconds (a number or an HTTP date); never raises."""
     if not header:
         return 0.0
     try:
-        return max(0.0, float(header))
+        return clamp_delay(float(header))
     except ValueError:
         pass
     try:
-        return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
-    except (TypeError, ValueError):
+        return clamp_delay(parsedate_to_datetime(header).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return _DEFAULT_RETRY_AFTER
 
 
@@ -244,13 +257,13 @@ class _RateLimits:
                 seconds, _, rest = limit.strip().partition(":")
                 categories = rest.partition(":")[0]
                 try:
-                    delay = float(seconds)
+                    delay = clamp_delay(float(seconds))
                 except ValueError:
                     continue
                 for category in categories.split(";") if categories else ["*"]:
                     self._until[category or "*"] = now + delay
         elif result.status == 429:
-            self._until["*"] = now + (result.retry_after or _DEFAULT_RETRY_AFTER)
+            self._until["*"] = now + clamp_delay(result.retry_after or _DEFAULT_RETRY_AFTER)
 
     def blocked(self, category: str) -> bool:
         return self.remaining(category) > 0
@@ -299,26 +312,28 @@ class _Sender:
         with self._counts_lock:
             self.counts[reason] += n
 
-    def send(self, envelope: Envelope) -> None:
+    def send(self, envelope: Envelope) -> bool:
+        """Send once; True when the server could not be reached or asked to wait (back off)."""
         items = [item for item in envelope.items if not self.limits.blocked(item.data_category)]
         dropped = len(envelope.items) - len(items)
         if dropped:
             self.count("dropped_rate_limited", dropped)
         if not items:
-            return
+            return False
         if dropped:
             envelope = Envelope(headers=envelope.headers, items=items)
         result = send_envelope(self.dsn, envelope.serialize(), self.timeout)
         self.limits.update(result)
         if result.accepted:
             self.count("sent")
-            return
+            return False
         self.count(_failure_reason(result))
         diagnostics.warning(
             "sentry-logging-std: envelope to %s not delivered: %s",
             self.dsn.netloc,
             result.describe(),
         )
+        return retryable(result) and result.status != 429  # 429: the rate limits hold it
 
     def attempt(self, envelope: Envelope) -> tuple[bool, float]:
         """Send a stored envelope: ``(True, 0)`` when it may leave the spool
@@ -434,6 +449,10 @@ class BackgroundTransport(Transport):
         self._in_flight = 0
         self._worker: Optional[threading.Thread] = None
         self._stopped = False
+        # Backoff after sends the server did not answer or answered 5xx: the
+        # queue waits (bounded), so a failing server gets no request per event.
+        self._retry_at = 0.0
+        self._failures = 0
 
     def capture_envelope(self, envelope: Envelope) -> None:
         with self._condition:
@@ -465,20 +484,29 @@ class BackgroundTransport(Transport):
     def _run(self) -> None:
         while True:
             with self._condition:
-                while not self._queue and not self._stopped:
-                    self._condition.wait()
-                if not self._queue:
+                while not self._stopped:
+                    wait = self._retry_at - time.monotonic()
+                    if self._queue and wait <= 0:
+                        break
+                    self._condition.wait(min(RETRY_AFTER_MAX, wait) if self._queue else None)
+                if not self._queue or self._stopped:
                     return
                 envelope = self._queue.popleft()
                 self._in_flight += 1
+            back_off = False
             try:
-                self._sender.send(envelope)
+                back_off = self._sender.send(envelope)
             except Exception:
                 self._sender.count("dropped_internal_error")
                 diagnostics.exception("sentry-logging-std: sending an envelope failed")
             finally:
                 with self._condition:
                     self._in_flight -= 1
+                    if back_off:
+                        self._failures += 1
+                        self._retry_at = time.monotonic() + backoff_delay(self._failures)
+                    else:
+                        self._failures = 0
                     self._condition.notify_all()
 
     def flush(
@@ -520,8 +548,16 @@ class BackgroundTransport(Transport):
 #: sharing a spool do not retry in step.
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 60.0
+#: How long close() waits for the worker to finish writing the batch it holds.
+CLOSE_WRITE_WAIT = 5.0
 #: How often an idle sender looks for files left by other (or earlier) processes.
 RESCAN_INTERVAL = 30.0
+
+
+def backoff_delay(failures: int, at_least: float = 0.0) -> float:
+    """Seconds to wait after *failures* consecutive failed sends (jittered, bounded)."""
+    delay = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** min(failures - 1, 16))
+    return max(at_least, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not secrecy
 
 
 class SpoolTransport(Transport):
@@ -661,21 +697,12 @@ class SpoolTransport(Transport):
         return bool(self._own or self._backlog or now >= self._next_scan)
 
     def _run(self) -> None:
+        # Nothing ends this loop but close(): an unexpected error is counted,
+        # reported (printed with debug=True), and the worker goes on after a pause.
         while True:
-            with self._condition:
-                while not self._queue:
-                    if self._stopped:
-                        return
-                    now = time.monotonic()
-                    if self._due(now):
-                        break
-                    wakeup: Optional[float] = None
-                    if self._dsn is not None:
-                        wakeup = self._retry_at
-                        if not (self._own or self._backlog):
-                            wakeup = max(wakeup, self._next_scan)
-                    self._condition.wait(None if wakeup is None else max(0.01, wakeup - now))
             try:
+                if self._wait_for_work():
+                    return
                 self._store_queued()
                 with self._condition:
                     due = not self._stopped and not self._queue and self._due(time.monotonic())
@@ -684,8 +711,31 @@ class SpoolTransport(Transport):
             except Exception:
                 self._count("spool_internal_errors")
                 diagnostics.exception("sentry-logging-std: the spool's sender failed")
-                with self._condition:
-                    self._retry_at = time.monotonic() + BACKOFF_MAX
+                try:
+                    with self._condition:
+                        self._retry_at = time.monotonic() + BACKOFF_MAX
+                        self._condition.wait(1.0)  # never a busy loop
+                except Exception:  # noqa: S110 - the loop itself must go on
+                    pass
+
+    def _wait_for_work(self) -> bool:
+        """Wait until there is something to write or send; True when closed and idle."""
+        with self._condition:
+            while not self._queue:
+                if self._stopped:
+                    return True
+                now = time.monotonic()
+                if self._due(now):
+                    break
+                wakeup: Optional[float] = None
+                if self._dsn is not None:
+                    wakeup = self._retry_at
+                    if not (self._own or self._backlog):
+                        wakeup = max(wakeup, self._next_scan)
+                self._condition.wait(
+                    None if wakeup is None else min(RETRY_AFTER_MAX, max(0.01, wakeup - now))
+                )
+        return False
 
     def _send_round(self) -> None:
         """Send what waits in the spool, oldest first, until a send fails or new work comes."""
@@ -771,9 +821,7 @@ class SpoolTransport(Transport):
     def _back_off(self, at_least: float) -> None:
         with self._condition:
             self._failures += 1
-            delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(self._failures - 1, 16))
-            delay = max(at_least, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not secrecy
-            self._retry_at = time.monotonic() + delay
+            self._retry_at = time.monotonic() + backoff_delay(self._failures, at_least)
             self._condition.notify_all()
 
     # -- flush, close, counts ----------------------------------------------------
@@ -818,6 +866,15 @@ class SpoolTransport(Transport):
             self._condition.notify_all()
         self._store_queued()
         with self._condition:
+            # The worker may be writing a batch it took from the queue: wait for
+            # it (a file takes milliseconds), so that what close() reports is on
+            # disk, and a daemon thread is not stopped mid-write at exit.
+            deadline = time.monotonic() + CLOSE_WRITE_WAIT
+            while self._storing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._condition.wait(left)
             kept = len(self._own) if self._dsn is not None else 0
             self._own.clear()
         if kept:

@@ -26,6 +26,8 @@ class EnvelopeServer(ThreadingHTTPServer):
         self.headers_to_send: dict[str, str] = {}
         self.envelopes: list[bytes] = []
         self.auth_headers: list[str] = []
+        #: Every POST, whatever it was answered.
+        self.requests = 0
         self.received = threading.Condition()
 
     @property
@@ -45,6 +47,11 @@ class EnvelopeServer(ThreadingHTTPServer):
                     events.append(json.loads(payload))
         return events
 
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until *count* POSTs were answered (any status)."""
+        with self.received:
+            return self.received.wait_for(lambda: self.requests >= count, timeout)
+
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         with self.received:
             return self.received.wait_for(lambda: len(self.envelopes) >= count, timeout)
@@ -61,6 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.server.status == 200:
                 self.server.envelopes.append(body)
             self.server.auth_headers.append(self.headers.get("X-Sentry-Auth", ""))
+            self.server.requests += 1
             self.server.received.notify_all()
         answer = json.dumps({"id": "accepted"} if self.server.status == 200 else {}).encode()
         self.send_response(self.server.status)

@@ -585,21 +585,27 @@ def test_fork_with_a_spool_sends_each_event_once(tmp_path: Path) -> None:
 def test_client_close_writes_the_queue_to_the_spool(
     tmp_path: Path, attach: list[tuple[logging.Logger, SentryHandler]]
 ) -> None:
-    """Closing the client (as at interpreter exit) keeps every queued envelope on disk."""
+    """Closing the client (as at interpreter exit) keeps every queued envelope on disk.
+
+    The server stays silent while the spool is looked at: the envelope the
+    worker is sending stays claimed. (Were the server gone, the failed send
+    would move it back to ready/ between the two listings, and it would be
+    in neither.)
+    """
     with silent_server() as port:
         log, handler = handler_on(
             attach,
             "tests.spool.close",
             dsn=f"http://k@127.0.0.1:{port}/1",
             spool_dir=str(tmp_path),
-            transport_timeout=2.0,
+            transport_timeout=30.0,
         )
         for n in range(10):
             log.error("queued %d", n)
         assert WORKER.flush(10)
         sentry_sdk.get_client().close(timeout=0.1)
-    waiting = Spool(tmp_path).waiting()
-    claimed = os.listdir(Spool(tmp_path).claimed)
+        waiting = Spool(tmp_path).waiting()
+        claimed = os.listdir(Spool(tmp_path).claimed)
     assert len(waiting) + len(claimed) == 10
     counts = handler.stats()  # still told after the client let go of its transport
     assert counts["spooled"] == 10
