@@ -198,7 +198,7 @@ class JsonFormatter(logging.Formatter):
                 trace,
                 record,
             )
-            if MARKER in line and self._renderer.scrub:
+            if self._renderer.scrub and MARKER in line:
                 # Something was scrubbed: the same secret may sit elsewhere in the line.
                 line = self._renderer.hide_repeats(
                     line, message, attributes.items(), record.exc_info, record.stack_info

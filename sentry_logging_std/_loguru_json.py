@@ -140,7 +140,7 @@ class LoguruJsonFormat:
                 trace,
                 None,
             )
-            if MARKER in line and self._renderer.scrub:
+            if self._renderer.scrub and MARKER in line:
                 # Something was scrubbed: the same secret may sit elsewhere in the line.
                 line = self._renderer.hide_repeats(
                     line, record["message"], extra.items(), exc_info, None
