@@ -45,6 +45,7 @@ from sentry_sdk.transport import Transport
 
 from sentry_logging_std._forksafe import ForkSafeLock, after_fork_in_child
 from sentry_logging_std._spool import Spool
+from sentry_logging_std._worker import exit_deadline
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Dsn, Options
@@ -512,7 +513,7 @@ class BackgroundTransport(Transport):
     def flush(
         self, timeout: float, callback: Optional[Callable[[int, float], None]] = None
     ) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = exit_deadline(time.monotonic() + timeout)
         with self._condition:
             pending = len(self._queue) + self._in_flight
             if pending and callback is not None:
@@ -835,7 +836,7 @@ class SpoolTransport(Transport):
         Returns early when the server is in backoff: what waits is on disk and
         is resent later, by this process or the next.
         """
-        deadline = time.monotonic() + timeout
+        deadline = exit_deadline(time.monotonic() + timeout)
         self._store_queued()
         with self._condition:
             pending = self._storing + len(self._own)

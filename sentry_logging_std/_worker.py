@@ -21,15 +21,26 @@ import contextvars
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from sentry_logging_std._forksafe import after_fork_in_child
 
-__all__ = ["WORKER", "CaptureWorker"]
+__all__ = ["WORKER", "CaptureWorker", "exit_deadline"]
 
 diagnostics = logging.getLogger("sentry_sdk.errors")
 
 Job = Callable[[], Any]
+
+#: When the interpreter's exit began (monotonic), plus ``shutdown_timeout``:
+#: the whole exit — this worker's drain, then sentry-sdk closing the client
+#: and its transport flushing — has one budget. None until exit.
+_exit_by: Optional[float] = None
+
+
+def exit_deadline(deadline: float) -> float:
+    """*deadline*, or the exit's own if the interpreter is exiting and that comes first."""
+    by = _exit_by
+    return deadline if by is None else min(deadline, by)
 
 
 class CaptureWorker:
@@ -37,7 +48,8 @@ class CaptureWorker:
 
     def __init__(self, max_pending: int = 1000) -> None:
         self.max_pending = max_pending
-        self.exit_timeout = 2.0
+        #: The longest ``shutdown_timeout`` of the front doors that submitted jobs.
+        self.exit_timeout: Optional[float] = None
         self._exit_hook_registered = False
         self._reset()
 
@@ -56,7 +68,8 @@ class CaptureWorker:
         """
         with self._condition:
             self.max_pending = max_pending
-            self.exit_timeout = max(self.exit_timeout, exit_timeout)
+            if self.exit_timeout is None or exit_timeout > self.exit_timeout:
+                self.exit_timeout = exit_timeout
             if self._thread is None and not self._start():
                 inline = True
             else:
@@ -138,13 +151,16 @@ class CaptureWorker:
             self._counts.clear()
 
     def _drain_at_exit(self) -> None:
-        if not self.flush(self.exit_timeout):
+        global _exit_by
+        budget = 2.0 if self.exit_timeout is None else self.exit_timeout
+        _exit_by = time.monotonic() + budget
+        if not self.flush(budget):
             left = self.pending()
             self._counts["dropped_at_exit"] += left
             diagnostics.warning(
                 "sentry-logging-std: %d event(s) not built before exit (%gs)",
                 left,
-                self.exit_timeout,
+                budget,
             )
 
 

@@ -200,3 +200,33 @@ def test_full_queue_drops_the_oldest_and_counts() -> None:
         dropped = stats.get("dropped_queue_full", 0) + stats.get("dropped_capture_queue_full", 0)
         assert dropped >= 40
         assert stats["pending"] + stats.get("capture_pending", 0) <= 12
+
+
+@pytest.mark.parametrize("spool", [False], ids=["memory"])
+def test_exit_against_a_black_hole_has_one_budget(spool: bool, tmp_path: Path) -> None:
+    """Exit with events queued for a server that never answers: the whole exit (building the
+    queued events, then the client's flush) takes ``shutdown_timeout``, not once per stage."""
+    with silent_server() as port:
+        result = run_script(
+            """
+            import atexit, logging, os, time
+            marks = {}
+            atexit.register(lambda: print(f"exit took {time.monotonic() - marks['start']:.3f}"))
+            from sentry_logging_std import SentryHandler
+            spool = os.environ.get("SPOOL") or None
+            handler = SentryHandler(
+                dsn=os.environ["DSN"], shutdown_timeout=1.0, transport_timeout=30.0,
+                spool_dir=spool, flood_limit=0, queue_size=5000,
+            )
+            logging.getLogger().addHandler(handler)
+            for n in range(3000):  # more than one budget of building events
+                logging.getLogger("script").error("into the void %d", n)
+            atexit.register(lambda: marks.setdefault("start", time.monotonic()))
+            """,
+            DSN=f"http://k@127.0.0.1:{port}/1",
+            SPOOL=str(tmp_path) if spool else "",
+        )
+    assert result.returncode == 0, result.stderr
+    took = float(result.stdout.rsplit("exit took ", 1)[1])
+    # One budget of 1 s; the margin is for a loaded machine, well below two budgets.
+    assert took < 1.6, (took, result.stderr[-2000:])
