@@ -163,27 +163,84 @@ class Spool:
         The oldest files go first when the spool would hold more than
         ``max_files`` files or ``max_bytes`` bytes (counted as ``spool_evicted``).
         """
-        data = frame(payload)
-        pid, seq = os.getpid(), self._next_seq()
-        part = self.tmp / f"{pid}-{seq}.part"
-        name = f"{time.time_ns():020d}-{pid}-{seq}-{len(data)}{SUFFIX}"
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        (result,) = self.write_many([payload])
+        if isinstance(result, OSError):
+            raise result
+        return result
+
+    def write_many(self, payloads: list[bytes]) -> list[Union[str, OSError]]:
+        """Store every payload durably, as one batch; each one's name in ``ready/``, or the
+        error that kept it out.
+
+        Every file is written first, then each is fsynced (the disk takes them
+        together), renamed into ``ready/``, and the directory fsynced once; the
+        bounds are kept once for the batch. A file in ``ready/`` is complete
+        and on disk: it survives SIGKILL and power loss from the moment its
+        name is returned.
+        """
+        pid = os.getpid()
+        written: list[Union[tuple[Path, str], OSError]] = []
+        handles: list[tuple[int, Path]] = []
+        for payload in payloads:
+            data = frame(payload)
+            seq = self._next_seq()
+            part = self.tmp / f"{pid}-{seq}.part"
+            name = f"{time.time_ns():020d}-{pid}-{seq}-{len(data)}{SUFFIX}"
+            try:
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError as exc:
+                written.append(exc)
+                continue
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError as exc:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    part.unlink()
+                written.append(exc)
+                continue
+            handles.append((fd, part))
+            written.append((part, name))
+        failed: dict[Path, OSError] = {}
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                if self.fsync:
-                    os.fsync(handle.fileno())
-            os.replace(part, self.ready / name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                part.unlink()
-            raise
-        if self.fsync:
-            self._fsync_dir(self.ready)
-        self._count("spooled")
-        self._enforce_bounds(keep=name)
-        return name
+            for fd, part in handles:
+                try:
+                    if self.fsync:
+                        os.fsync(fd)
+                except OSError as exc:
+                    failed[part] = exc
+        finally:
+            for fd, _ in handles:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        results: list[Union[str, OSError]] = []
+        for entry in written:
+            if isinstance(entry, OSError):
+                results.append(entry)
+                continue
+            part, name = entry
+            problem = failed.get(part)
+            if problem is None:
+                try:
+                    os.replace(part, self.ready / name)
+                except OSError as exc:
+                    problem = exc
+            if problem is not None:
+                with contextlib.suppress(OSError):
+                    part.unlink()
+                results.append(problem)
+            else:
+                results.append(name)
+        stored = {r for r in results if isinstance(r, str)}
+        if stored:
+            if self.fsync:
+                self._fsync_dir(self.ready)
+            self._count("spooled", len(stored))
+            # As if written one by one: the newest stays, the oldest go first.
+            self._enforce_bounds(keep={max(stored)})
+        return results
 
     @staticmethod
     def _fsync_dir(path: Path) -> None:
@@ -198,13 +255,13 @@ class Spool:
         finally:
             os.close(fd)
 
-    def _enforce_bounds(self, keep: str) -> None:
+    def _enforce_bounds(self, keep: set[str]) -> None:
         names = self.waiting()
         total = sum(_size_of(n) for n in names)
         for name in names:
             if len(names) <= self.max_files and total <= self.max_bytes:
                 break
-            if name == keep:
+            if name in keep:
                 continue
             try:
                 (self.ready / name).unlink()

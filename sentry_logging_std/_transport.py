@@ -656,34 +656,48 @@ class SpoolTransport(Transport):
 
     def _store(self, envelope: Envelope) -> Optional[str]:
         """Write *envelope* to the spool; if the disk refuses, send it as without a spool."""
-        headers = {k: v for k, v in envelope.headers.items() if k != "dsn"}
-        try:
-            name = self.spool.write(Envelope(headers=headers, items=envelope.items).serialize())
-        except OSError as exc:
-            self._count("spool_write_errors")
-            diagnostics.warning(
-                "sentry-logging-std: cannot write to the spool %s: %s", self.spool.directory, exc
-            )
-            if self._sender is not None:
-                self._sender.send(envelope)
+        return self._store_batch([envelope])[0]
+
+    def _store_batch(self, envelopes: list[Envelope]) -> list[Optional[str]]:
+        """Write *envelopes* to the spool as one batch (one fsync pass, one bounds check);
+        each one the disk refuses is sent as without a spool, or counted."""
+        payloads = []
+        for envelope in envelopes:
+            headers = {k: v for k, v in envelope.headers.items() if k != "dsn"}
+            payloads.append(Envelope(headers=headers, items=envelope.items).serialize())
+        results = self.spool.write_many(payloads)
+        names: list[Optional[str]] = []
+        for envelope, result in zip(envelopes, results):
+            if isinstance(result, OSError):
+                self._count("spool_write_errors")
+                diagnostics.warning(
+                    "sentry-logging-std: cannot write to the spool %s: %s",
+                    self.spool.directory,
+                    result,
+                )
+                if self._sender is not None:
+                    self._sender.send(envelope)
+                else:
+                    self._count("dropped_spool_error")
+                names.append(None)
             else:
-                self._count("dropped_spool_error")
-            return None
-        if self._dsn is not None:  # without a server nothing is awaited
+                names.append(result)
+        stored = [name for name in names if name is not None]
+        if stored and self._dsn is not None:  # without a server nothing is awaited
             with self._condition:
-                self._own.add(name)
+                self._own.update(stored)
                 self._condition.notify_all()
-        return name
+        return names
 
     def _store_queued(self) -> None:
-        """Write every queued envelope to the spool, on the calling thread."""
+        """Write every queued envelope to the spool, on the calling thread, as one batch."""
         with self._condition:
             batch = list(self._queue)
             self._queue.clear()
             self._storing += len(batch)
         try:
-            for envelope in batch:
-                self._store(envelope)
+            if batch:
+                self._store_batch(batch)
         finally:
             with self._condition:
                 self._storing -= len(batch)

@@ -610,3 +610,29 @@ def test_client_close_writes_the_queue_to_the_spool(
     counts = handler.stats()  # still told after the client let go of its transport
     assert counts["spooled"] == 10
     assert counts["spool_kept_at_exit"] == len(waiting) + len(claimed)
+
+
+def test_a_batch_is_written_together_and_one_failure_spares_the_others(tmp_path: Path) -> None:
+    """write_many: every payload on disk under its own name, but the one whose file could not
+    be made, which is reported as its error (the others are not held back by it)."""
+    spool = Spool(tmp_path)
+    spool.create()
+    blocked = tmp_path / "tmp" / f"{os.getpid()}-{spool._seq + 2}.part"
+    blocked.write_bytes(b"someone else's")
+    results = spool.write_many([b"one", b"two", b"three"])
+    assert isinstance(results[1], OSError)
+    names = [r for r in results if isinstance(r, str)]
+    assert len(names) == 2
+    assert Spool(tmp_path).waiting() == sorted(names)
+    claimed = [spool.claim(n) for n in sorted(names)]
+    assert [spool.read(path) for path in claimed if path is not None] == [b"one", b"three"]
+    assert spool.snapshot()["spooled"] == 2
+
+
+def test_a_batch_larger_than_the_bound_keeps_the_newest(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_files=3)
+    spool.create()
+    results = spool.write_many([str(n).encode() for n in range(5)])
+    assert all(isinstance(r, str) for r in results)
+    assert Spool(tmp_path).waiting() == sorted(str(r) for r in results)[-3:]
+    assert spool.snapshot()["spool_evicted"] == 2
