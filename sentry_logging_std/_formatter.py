@@ -113,6 +113,8 @@ class JsonFormatter(logging.Formatter):
         scrub_patterns: Any = None,
         scrub_defaults_off: Any = None,
     ) -> None:
+        #: The arguments as given: pickling rebuilds the formatter from them.
+        self._arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         if style not in ("%", "{", "$"):
             raise ValueError(f"style must be one of '%', '{{', '$', got {style!r}")
@@ -142,6 +144,11 @@ class JsonFormatter(logging.Formatter):
         )
         self.schema = self._renderer.schema
         self._defaults = check_defaults(defaults, RECORD_ATTRIBUTES, "a LogRecord attribute")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its arguments (a child started by spawn or forkserver, loguru's
+        ``enqueue=True``): the copy is built anew, with its own tables."""
+        return (_rebuild, (type(self), self._arguments))
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one JSON line; never raises, never changes the record."""
@@ -213,3 +220,7 @@ class JsonFormatter(logging.Formatter):
                 exc,
             )
         return line
+
+
+def _rebuild(cls: type[JsonFormatter], arguments: dict[str, Any]) -> JsonFormatter:
+    return cls(**arguments)

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 try:
     import loguru
@@ -160,7 +160,16 @@ class SentrySink:
     """
 
     def __init__(self, **options: Any) -> None:
-        self.options: Options = parse_options(options, "SentrySink", level_names=_loguru_level)
+        self._setup(parse_options(options, "SentrySink", level_names=_loguru_level))
+
+    def __reduce__(self) -> tuple[Callable[[Options], SentrySink], tuple[Options]]:
+        """Pickled as its options: a process started by spawn or forkserver (loguru
+        pickles ``format=sink.format`` and, without ``enqueue``, the sink) gets a sink of
+        its own, configured the same, with nothing pending from this one."""
+        return (_sink_from_options, (self.options,))
+
+    def _setup(self, options: Options) -> None:
+        self.options: Options = options
         self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
         self._pending: collections.OrderedDict[tuple[Any, ...], _Pending] = (
             collections.OrderedDict()
@@ -365,3 +374,10 @@ def entry_from_loguru(
         },
         stack=stack,
     )
+
+
+def _sink_from_options(options: Options) -> SentrySink:
+    """A sink with already parsed options (unpickling in another process)."""
+    sink = SentrySink.__new__(SentrySink)
+    sink._setup(options)
+    return sink

@@ -75,6 +75,8 @@ class LoguruJsonFormat:
         scrub_patterns: Any = None,
         scrub_defaults_off: Any = None,
     ) -> None:
+        #: The arguments as given: pickling rebuilds the formatter from them.
+        self._arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self._renderer = build_renderer(
             service_name=service_name,
             service_environment=service_environment,
@@ -91,6 +93,11 @@ class LoguruJsonFormat:
         #: The declared fields (for ``es-template`` and tests), as JsonFormatter's.
         self.schema = self._renderer.schema
         self._defaults = check_defaults(defaults)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its arguments (a child started by spawn or forkserver, loguru's
+        ``enqueue=True``): the copy is built anew, with its own tables."""
+        return (_rebuild, (type(self), self._arguments))
 
     def __call__(self, record: Mapping[str, Any]) -> str:
         """The record's JSON line as a loguru template; never raises, never changes the record."""
@@ -156,3 +163,7 @@ class LoguruJsonFormat:
                 exc,
             )
         return line
+
+
+def _rebuild(cls: type[LoguruJsonFormat], arguments: dict[str, Any]) -> LoguruJsonFormat:
+    return cls(**arguments)

@@ -371,6 +371,13 @@ class ScrubPolicy:
         defaults_off: Iterable[str] = (),
         literals: Iterable[str] = (),
     ) -> None:
+        keys, patterns, defaults_off, literals = (
+            tuple(keys),
+            tuple(patterns),
+            tuple(defaults_off),
+            tuple(literals),
+        )
+        self._arguments = (keys, patterns, defaults_off, literals)
         off = {name.lower() for name in defaults_off}
         unknown_off = off - set(DEFAULT_PATTERNS) - set(DEFAULT_KEYS)
         if unknown_off:
@@ -431,6 +438,12 @@ class ScrubPolicy:
         #: events that could not be scrubbed (not sent: a secret must not
         #: leave), and values that could not be (sent as the marker).
         self.counts: collections.Counter[str] = collections.Counter()
+
+    def __reduce__(self) -> tuple[type[ScrubPolicy], tuple[tuple[str, ...], ...]]:
+        """Pickled as its options: a process started by spawn or forkserver (loguru's
+        ``enqueue=True`` hands the sinks to it) builds the same policy, with tables and
+        counts of its own and no secret remembered from this one."""
+        return (ScrubPolicy, self._arguments)
 
     def forget(self) -> None:
         """Empty the tables of answers remembered (the secrets among them too)."""

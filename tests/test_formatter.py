@@ -893,3 +893,20 @@ def test_labels_preserve_all_extra_types_stably_across_records() -> None:
         for value in (1, "a", {"x": 1}, None, [1], 1.5, True)
     }
     assert seen == {'"'}
+
+
+def test_a_pickled_formatter_writes_the_same_lines() -> None:
+    """Pickling (a child started by spawn) rebuilds the formatter from its arguments: the
+    copy writes the same line, scrubbing included, and shares no tables with the original."""
+    import pickle
+
+    formatter = JsonFormatter(
+        service_name="orders", scrub_keys=["pin"], fields={"order.id": "long"}
+    )
+    record = logging.LogRecord(
+        "orders", logging.ERROR, "f.py", 7, "pin=%s for %s", ("4321", 7), None
+    )
+    copy = pickle.loads(pickle.dumps(formatter))
+    assert copy.format(record) == formatter.format(record)
+    assert "4321" not in copy.format(record)
+    assert copy._renderer is not formatter._renderer

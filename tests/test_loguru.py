@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -327,3 +328,74 @@ def test_stats_count_what_was_sent_and_held_back() -> None:
     logger.remove()
     assert counts["sent"] == 2
     assert counts["suppressed_flood"] == 3
+
+
+SPAWN_SCRIPT = """
+import multiprocessing, os, sys
+from loguru import logger
+from sentry_logging_std import LoguruJsonFormat, SentrySink
+
+
+def child(log):
+    try:
+        raise KeyError("in the child")
+    except KeyError:
+        log.exception("child {} failed pin={}", os.getpid(), "4321")
+
+
+if __name__ == "__main__":
+    logger.remove()
+    sink = SentrySink(dsn=os.environ["DSN"], flood_limit=0)
+    context = multiprocessing.get_context(sys.argv[1])
+    logger.add(sink, level="INFO", enqueue=True, format=sink.format, context=context)
+    logger.add(os.environ["LINES"], format=LoguruJsonFormat(service_name="spawned",
+               scrub_keys=["pin"]), enqueue=True, context=context)
+    process = context.Process(target=child, args=(logger,))
+    process.start()
+    process.join(60)
+    logger.complete()
+    sink.flush()
+    print("child exit", process.exitcode)
+    logger.remove()
+"""
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_the_readme_setup_survives_spawn_and_forkserver(tmp_path: Path, method: str) -> None:
+    """``enqueue=True, format=sink.format`` pickles the sink (and a LoguruJsonFormat) into a
+    child started by spawn or forkserver: both must pickle, the child's error reaches the
+    server as one event and the file as one scrubbed JSON line."""
+    import inspect
+
+    if "context" not in inspect.signature(logger.add).parameters:
+        pytest.skip("loguru before 0.7.1 has no context= for logger.add")
+    if method not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip(f"no {method} here")
+    script = tmp_path / "spawn_script.py"
+    script.write_text(SPAWN_SCRIPT)
+    with envelope_server() as server:
+        result = subprocess.run(
+            [sys.executable, str(script), method],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={
+                **os.environ,
+                "DSN": server.dsn(),
+                "PYTHONPATH": str(ROOT),
+                "LINES": str(tmp_path / "lines.json"),
+            },
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "child exit 0" in result.stdout, result.stderr
+        assert server.wait_for(1, timeout=10)
+        (event,) = server.events()
+    assert event["exception"]["values"][-1]["type"] == "KeyError"
+    assert event["logentry"]["formatted"].startswith("child ")
+    (line,) = (tmp_path / "lines.json").read_text().splitlines()
+    parsed = json.loads(line)
+    assert parsed["service"]["name"] == "spawned"
+    assert parsed["message"].endswith("pin=[Filtered]")
+    assert parsed["error"]["type"] == "KeyError"
+    assert "4321" not in line
