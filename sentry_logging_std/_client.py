@@ -251,7 +251,9 @@ def delivery_stats(options: Options, suppressed_flood: int) -> dict[str, int]:
     """
     stats = getattr(INITIALIZER.transport(), "stats", None)
     counts = dict(stats()) if callable(stats) else {}
-    counts.update({k: v for k, v in WORKER.stats().items() if v})
+    for key, value in WORKER.stats().items():
+        if value:  # both count dropped_at_exit: what each could not do in time
+            counts[key] = counts.get(key, 0) + value
     if suppressed_flood:
         counts["suppressed_flood"] = suppressed_flood
     counts.update({k: v for k, v in options.scrub.counts.items() if v})

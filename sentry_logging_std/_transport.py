@@ -45,7 +45,7 @@ from sentry_sdk.transport import Transport
 
 from sentry_logging_std._forksafe import ForkSafeLock, after_fork_in_child
 from sentry_logging_std._spool import Spool
-from sentry_logging_std._worker import exit_deadline
+from sentry_logging_std._worker import exit_deadline, on_capture_thread
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Dsn, Options
@@ -336,10 +336,10 @@ class _Sender:
         )
         return retryable(result) and result.status != 429  # 429: the rate limits hold it
 
-    def attempt(self, envelope: Envelope) -> tuple[bool, float]:
-        """Send a stored envelope: ``(True, 0)`` when it may leave the spool
-        (delivered, or refused for good), ``(False, seconds)`` to keep it and
-        try again after at least *seconds*."""
+    def attempt(self, envelope: Envelope) -> Union[tuple[bool, float], SendResult]:
+        """Send a stored envelope, or decide without sending: ``(True, 0)`` when it
+        may leave the spool, ``(False, seconds)`` to keep it for at least *seconds*;
+        the server's answer (for :meth:`settle`) when it was sent."""
         wait = max(
             (
                 self.limits.remaining(item.data_category)
@@ -357,27 +357,23 @@ class _Sender:
         if not items:
             return True, 0.0
         prepared = prepare_stored(Envelope(headers=envelope.headers, items=items))
-        result = send_envelope(self.dsn, prepared.serialize(), self.timeout)
+        return send_envelope(self.dsn, prepared.serialize(), self.timeout)
+
+    def settle(self, result: SendResult) -> tuple[bool, float, str]:
+        """Count a stored envelope's answer: ``(True, 0, note)`` when it may leave
+        the spool (delivered, or refused for good), ``(False, seconds, note)`` to
+        keep it and try again after at least *seconds*; *note* is what to report
+        (empty when delivered)."""
         self.limits.update(result)
         if result.accepted:
             self.count("sent")
-            return True, 0.0
+            return True, 0.0, ""
         reason = _failure_reason(result)
         if retryable(result):
             self.count("deferred_" + reason[len("dropped_") :])
-            diagnostics.warning(
-                "sentry-logging-std: envelope to %s not delivered yet, kept in the spool: %s",
-                self.dsn.netloc,
-                result.describe(),
-            )
-            return False, result.retry_after
+            return False, result.retry_after, "not delivered yet, kept in the spool"
         self.count(reason)
-        diagnostics.warning(
-            "sentry-logging-std: envelope to %s refused, removed from the spool: %s",
-            self.dsn.netloc,
-            result.describe(),
-        )
-        return True, 0.0
+        return True, 0.0, "refused, removed from the spool"
 
 
 def _failure_reason(result: SendResult) -> str:
@@ -475,8 +471,9 @@ class BackgroundTransport(Transport):
             inline = self._worker is None
             if not inline:
                 if len(self._queue) >= self._queue_size:
-                    self._queue.popleft()
+                    # Like the capture queue: a burst keeps its first events.
                     self._sender.count("dropped_queue_full")
+                    return
                 self._queue.append(envelope)
                 self._condition.notify_all()
         if inline:
@@ -549,8 +546,12 @@ class BackgroundTransport(Transport):
 #: sharing a spool do not retry in step.
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 60.0
-#: How long close() waits for the worker to finish writing the batch it holds.
+#: How long close() waits for the writer to finish the batch it holds.
 CLOSE_WRITE_WAIT = 5.0
+#: The most envelopes the writer takes from the queue for one batch (one fsync pass).
+WRITE_BATCH = 256
+#: The longest the capture worker waits for the writer's batch in a burst.
+BURST_WAIT = 1.0
 #: How often an idle sender looks for files left by other (or earlier) processes.
 RESCAN_INTERVAL = 30.0
 
@@ -564,14 +565,20 @@ def backoff_delay(failures: int, at_least: float = 0.0) -> float:
 class SpoolTransport(Transport):
     """Writes every envelope to a spool first, then sends it; keeps what did not go.
 
-    ``sync=False`` (``transport="background"``): a log call queues the envelope
-    in memory and returns; the worker thread writes it to the spool and sends
-    it. ``flush`` writes whatever is still queued on the calling thread, so
-    once it returns every event logged before it is on disk. ``sync=True``: the
-    calling thread writes and sends (one attempt); later attempts are the
-    worker's. With ``dsn=None`` nothing is sent: the spool keeps everything.
+    Two threads, so that writing never waits for the network: the *writer*
+    takes what log calls queued and writes it to the spool in batches; the
+    *sender* sends what waits in ``ready/``, oldest first, and backs off when
+    the server fails. A send that hangs for ``transport_timeout`` holds only
+    the sender: new envelopes reach the disk meanwhile.
 
-    On start (when there is a DSN) the worker resends what earlier processes
+    ``sync=False`` (``transport="background"``): a log call queues the envelope
+    in memory and returns. ``flush`` writes whatever is still queued on the
+    calling thread, so once it returns every event logged before it is on
+    disk. ``sync=True``: the calling thread writes and sends (one attempt);
+    later attempts are the sender's. With ``dsn=None`` nothing is sent: the
+    spool keeps everything.
+
+    On start (when there is a DSN) the sender resends what earlier processes
     left in the spool, in the background.
     """
 
@@ -612,7 +619,8 @@ class SpoolTransport(Transport):
         self._own: set[str] = set()
         self._busy: set[str] = set()
         self._backlog = 0
-        self._worker: Optional[threading.Thread] = None
+        self._worker: Optional[threading.Thread] = None  # the sender
+        self._writer: Optional[threading.Thread] = None
         self._stopped = False
         self._retry_at = 0.0
         self._failures = 0
@@ -623,29 +631,48 @@ class SpoolTransport(Transport):
 
     def capture_envelope(self, envelope: Envelope) -> None:
         with self._condition:
-            inline = self._stopped or self._sync or not self._ensure_worker()
+            inline = self._stopped or self._sync or not self._ensure_writer()
             if not inline:
                 if len(self._queue) >= self._queue_size:
-                    self._queue.popleft()
+                    # Like the capture queue: a burst keeps its first events.
                     self._count("dropped_queue_full")
+                    return
                 self._queue.append(envelope)
                 self._condition.notify_all()
+                if self._storing and len(self._queue) >= WRITE_BATCH and on_capture_thread():
+                    # A burst: the capture worker, busy building events, would
+                    # hold the interpreter lock against the writer's every
+                    # system call. It waits (briefly) for the batch being
+                    # written, so the disk keeps pace with the building.
+                    self._condition.wait_for(lambda: not self._storing, BURST_WAIT)
         if inline:
             name = self._store(envelope)
             if name is not None and self._sync and not self._stopped:
                 self._send_if_due(name)
 
     def _ensure_worker(self) -> bool:
-        """Start the worker if needed (call with the condition held); False if none runs."""
-        if self._worker is not None:
-            return True
-        worker = threading.Thread(target=self._run, name="sentry-logging-std.spool", daemon=True)
+        """Start the sender if needed (call with the condition held); False if none runs."""
+        if self._worker is None:
+            self._worker = self._start(self._run, "sentry-logging-std.spool-sender")
+        return self._worker is not None
+
+    def _ensure_writer(self) -> bool:
+        """Start the writer (and the sender) if needed (call with the condition held);
+        False if no writer runs."""
+        if self._dsn is not None:
+            self._ensure_worker()
+        if self._writer is None:
+            self._writer = self._start(self._write_loop, "sentry-logging-std.spool-writer")
+        return self._writer is not None
+
+    @staticmethod
+    def _start(target: Callable[[], None], name: str) -> Optional[threading.Thread]:
+        thread = threading.Thread(target=target, name=name, daemon=True)
         try:
-            worker.start()
+            thread.start()
         except RuntimeError:
-            return False  # the interpreter is shutting down (Python 3.12+)
-        self._worker = worker
-        return True
+            return None  # the interpreter is shutting down (Python 3.12+)
+        return thread
 
     def _count(self, reason: str, n: int = 1) -> None:
         if self._sender is not None:
@@ -689,19 +716,33 @@ class SpoolTransport(Transport):
                 self._condition.notify_all()
         return names
 
-    def _store_queued(self) -> None:
-        """Write every queued envelope to the spool, on the calling thread, as one batch."""
-        with self._condition:
-            batch = list(self._queue)
-            self._queue.clear()
-            self._storing += len(batch)
-        try:
-            if batch:
-                self._store_batch(batch)
-        finally:
+    def _store_queued(self, deadline: float = math.inf) -> None:
+        """Write every queued envelope to the spool, on the calling thread, in batches of
+        at most WRITE_BATCH; what is still queued once *deadline* passed is dropped and
+        counted as ``dropped_at_exit`` (only the interpreter's exit sets one)."""
+        while True:
             with self._condition:
-                self._storing -= len(batch)
-                self._condition.notify_all()
+                if not self._queue:
+                    return
+                if time.monotonic() >= deadline:
+                    late = len(self._queue)
+                    self._queue.clear()
+                    break
+                batch = [self._queue.popleft() for _ in range(min(WRITE_BATCH, len(self._queue)))]
+                self._storing += len(batch)
+            try:
+                self._store_batch(batch)
+            finally:
+                with self._condition:
+                    self._storing -= len(batch)
+                    self._condition.notify_all()
+        self._count("dropped_at_exit", late)
+        diagnostics.warning(
+            "sentry-logging-std: %d envelope(s) not written to the spool %s before the "
+            "exit's shutdown_timeout ran out",
+            late,
+            self.spool.directory,
+        )
 
     # -- the worker ----------------------------------------------------------------
 
@@ -711,46 +752,55 @@ class SpoolTransport(Transport):
             return False
         return bool(self._own or self._backlog or now >= self._next_scan)
 
-    def _run(self) -> None:
-        # Nothing ends this loop but close(): an unexpected error is counted,
-        # reported (printed with debug=True), and the worker goes on after a pause.
+    def _write_loop(self) -> None:
+        """The writer: what log calls queued goes to disk, a batch per wakeup."""
         while True:
             try:
-                if self._wait_for_work():
-                    return
-                self._store_queued()
                 with self._condition:
-                    due = not self._stopped and not self._queue and self._due(time.monotonic())
-                if due:
-                    self._send_round()
+                    while not self._queue:
+                        if self._stopped:
+                            return
+                        self._condition.wait()
+                self._store_queued()
             except Exception:
-                self._count("spool_internal_errors")
-                diagnostics.exception("sentry-logging-std: the spool's sender failed")
-                try:
-                    with self._condition:
-                        self._retry_at = time.monotonic() + BACKOFF_MAX
-                        self._condition.wait(1.0)  # never a busy loop
-                except Exception:  # noqa: S110 - the loop itself must go on
-                    pass
+                self._internal_error("writer")
 
-    def _wait_for_work(self) -> bool:
-        """Wait until there is something to write or send; True when closed and idle."""
+    def _run(self) -> None:
+        """The sender: what waits in ``ready/`` goes to the server, oldest first."""
+        while True:
+            try:
+                if self._wait_for_sending():
+                    return
+                self._send_round()
+            except Exception:
+                self._internal_error("sender")
+                with self._condition:
+                    self._retry_at = time.monotonic() + BACKOFF_MAX
+
+    def _internal_error(self, which: str) -> None:
+        # Nothing ends these loops but close(): an unexpected error is counted,
+        # reported (printed with debug=True), and the loop goes on after a pause.
+        try:
+            self._count("spool_internal_errors")
+            diagnostics.exception("sentry-logging-std: the spool's %s failed", which)
+            with self._condition:
+                self._condition.wait(1.0)  # never a busy loop
+        except Exception:  # noqa: S110 - the loop itself must go on
+            pass
+
+    def _wait_for_sending(self) -> bool:
+        """Wait until something is due to be sent; True when closed."""
         with self._condition:
-            while not self._queue:
+            while True:
                 if self._stopped:
                     return True
                 now = time.monotonic()
                 if self._due(now):
-                    break
-                wakeup: Optional[float] = None
-                if self._dsn is not None:
-                    wakeup = self._retry_at
-                    if not (self._own or self._backlog):
-                        wakeup = max(wakeup, self._next_scan)
-                self._condition.wait(
-                    None if wakeup is None else min(RETRY_AFTER_MAX, max(0.01, wakeup - now))
-                )
-        return False
+                    return False
+                wakeup = self._retry_at
+                if not (self._own or self._backlog):
+                    wakeup = max(wakeup, self._next_scan)
+                self._condition.wait(min(RETRY_AFTER_MAX, max(0.01, wakeup - now)))
 
     def _send_round(self) -> None:
         """Send what waits in the spool, oldest first, until a send fails or new work comes."""
@@ -773,7 +823,7 @@ class SpoolTransport(Transport):
             self._condition.notify_all()
         for index, name in enumerate(names):
             with self._condition:
-                if self._stopped or self._queue:
+                if self._stopped:
                     return
             if not self._send_if_due(name):
                 with self._condition:
@@ -817,13 +867,39 @@ class SpoolTransport(Transport):
         if envelope is None:
             self._settled(name)
             return True
-        done, wait = sender.attempt(envelope)
-        if done:
-            self.spool.done(claimed)
-            self._settled(name)
+        outcome = sender.attempt(envelope)
+        note = ""
+        if isinstance(outcome, SendResult):
             with self._condition:
-                self._failures = 0
-            return True
+                # Settled under the lock close() counts under: an envelope is
+                # either sent or kept at close, never both.
+                if self._stopped:
+                    # Closed while this send was out: the file stays claimed,
+                    # where close() counted it (spool_kept_at_exit); the next
+                    # start takes it back and sends it. A server that did take
+                    # it gets it twice, under the same event_id.
+                    return False
+                done, wait, note = sender.settle(outcome)
+                if done:
+                    self.spool.done(claimed)
+                    self._own.discard(name)
+                    self._failures = 0
+                    self._condition.notify_all()
+            if note:
+                diagnostics.warning(
+                    "sentry-logging-std: envelope to %s %s: %s",
+                    sender.dsn.netloc,
+                    note,
+                    outcome.describe(),
+                )
+            if done:
+                return True
+        else:
+            done, wait = outcome
+            if done:
+                self.spool.done(claimed)
+                self._settled(name)
+                return True
         self.spool.release(claimed)
         self._back_off(wait)
         return False
@@ -851,7 +927,8 @@ class SpoolTransport(Transport):
         is resent later, by this process or the next.
         """
         deadline = exit_deadline(time.monotonic() + timeout)
-        self._store_queued()
+        # Writing is disk time, not network time: it is bounded only at exit.
+        self._store_queued(exit_deadline(math.inf))
         with self._condition:
             pending = self._storing + len(self._own)
             if pending and callback is not None and self._dsn is not None:
@@ -879,11 +956,12 @@ class SpoolTransport(Transport):
         with self._condition:
             self._stopped = True
             self._condition.notify_all()
-        self._store_queued()
+        self._store_queued(exit_deadline(math.inf))
         with self._condition:
-            # The worker may be writing a batch it took from the queue: wait for
-            # it (a file takes milliseconds), so that what close() reports is on
-            # disk, and a daemon thread is not stopped mid-write at exit.
+            # The writer may be writing a batch (at most WRITE_BATCH files, tens
+            # of milliseconds): wait for it, even past the exit's budget, so that
+            # what close() reports is on disk and every envelope is counted once,
+            # and a daemon thread is not stopped mid-write at exit.
             deadline = time.monotonic() + CLOSE_WRITE_WAIT
             while self._storing:
                 left = deadline - time.monotonic()

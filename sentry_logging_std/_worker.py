@@ -6,11 +6,12 @@ this worker, one thread per process. Building the event (the exception
 chain's frames and variables, up to 100 breadcrumbs, the serialisation) costs
 milliseconds; the calling thread pays microseconds.
 
-The queue is bounded (the ``queue_size`` option): when it is full the oldest
-job is dropped and counted. After ``fork`` the child starts with an empty
-queue and no thread — what the parent queued is the parent's to send — and at
-interpreter exit the queue is drained, within ``shutdown_timeout``, before
-sentry-sdk closes its client.
+The queue is bounded (the ``queue_size`` option): when it is full a new job
+is dropped and counted, so a burst keeps its first events, usually its
+cause. After ``fork`` the child starts with an empty queue and no thread —
+what the parent queued is the parent's to send — and at interpreter exit
+the queue is drained, within ``shutdown_timeout``, before sentry-sdk closes
+its client.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Callable, Optional
 
 from sentry_logging_std._forksafe import after_fork_in_child
 
-__all__ = ["WORKER", "CaptureWorker", "exit_deadline"]
+__all__ = ["WORKER", "CaptureWorker", "exit_deadline", "on_capture_thread"]
 
 diagnostics = logging.getLogger("sentry_sdk.errors")
 
@@ -41,6 +42,12 @@ def exit_deadline(deadline: float) -> float:
     """*deadline*, or the exit's own if the interpreter is exiting and that comes first."""
     by = _exit_by
     return deadline if by is None else min(deadline, by)
+
+
+def on_capture_thread() -> bool:
+    """Whether the calling thread is the capture worker's (a transport may make it
+    wait for its writer there; never on an application's thread)."""
+    return threading.current_thread() is WORKER._thread
 
 
 class CaptureWorker:
@@ -59,9 +66,13 @@ class CaptureWorker:
         self._running = 0
         self._thread: threading.Thread | None = None
         self._counts: collections.Counter[str] = collections.Counter()
+        #: Set when the exit's budget ran out: queued jobs were dropped and
+        #: counted, later ones run on the thread that submits them.
+        self._closed = False
 
     def submit(self, job: Job, max_pending: int, exit_timeout: float) -> None:
-        """Queue *job*; never blocks. The oldest job goes if *max_pending* are waiting.
+        """Queue *job*; never blocks. If *max_pending* are waiting, *job* is dropped
+        and counted: a burst keeps its first events.
 
         If no thread can be started (the interpreter is shutting down, which
         Python 3.12+ refuses new threads for), the job runs here and now.
@@ -70,15 +81,17 @@ class CaptureWorker:
             self.max_pending = max_pending
             if self.exit_timeout is None or exit_timeout > self.exit_timeout:
                 self.exit_timeout = exit_timeout
-            if self._thread is None and not self._start():
+            if self._closed or (self._thread is None and not self._start()):
                 inline = True
             else:
                 inline = False
                 if len(self._jobs) >= max_pending:
-                    self._jobs.popleft()
+                    # A burst keeps its first errors (usually the cause) and
+                    # counts the ones that came after the queue filled up.
                     self._counts["dropped_capture_queue_full"] += 1
-                self._jobs.append(job)
-                self._condition.notify()
+                else:
+                    self._jobs.append(job)
+                    self._condition.notify()
         if inline:
             try:
                 job()
@@ -154,14 +167,30 @@ class CaptureWorker:
         global _exit_by
         budget = 2.0 if self.exit_timeout is None else self.exit_timeout
         _exit_by = time.monotonic() + budget
-        if not self.flush(budget):
-            left = self.pending()
-            self._counts["dropped_at_exit"] += left
-            diagnostics.warning(
-                "sentry-logging-std: %d event(s) not built before exit (%gs)",
-                left,
-                budget,
-            )
+        if self.flush(budget):
+            return
+        with self._condition:
+            # What was not built in time is dropped now, and counted once:
+            # a job left in the queue would be built while sentry-sdk closes
+            # the client, and end up on disk or nowhere, counted either way.
+            self._closed = True
+            late = len(self._jobs)
+            self._jobs.clear()
+            # The job being built takes milliseconds: let it reach the transport.
+            wait_until = time.monotonic() + RUNNING_JOB_WAIT
+            while self._running and time.monotonic() < wait_until:
+                self._condition.wait(wait_until - time.monotonic())
+            late += self._running
+            self._counts["dropped_at_exit"] += late
+        diagnostics.warning(
+            "sentry-logging-std: %d event(s) not built before exit (%gs)",
+            late,
+            budget,
+        )
+
+
+#: How long the exit waits, past its budget, for the one event being built.
+RUNNING_JOB_WAIT = 1.0
 
 
 WORKER = CaptureWorker()

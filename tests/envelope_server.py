@@ -10,6 +10,7 @@ import gzip
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,8 @@ class EnvelopeServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.status = 200
+        #: Seconds to wait before answering (a slow server).
+        self.delay = 0.0
         self.headers_to_send: dict[str, str] = {}
         self.envelopes: list[bytes] = []
         self.auth_headers: list[str] = []
@@ -70,6 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.auth_headers.append(self.headers.get("X-Sentry-Auth", ""))
             self.server.requests += 1
             self.server.received.notify_all()
+        if self.server.delay:
+            time.sleep(self.server.delay)
         answer = json.dumps({"id": "accepted"} if self.server.status == 200 else {}).encode()
         self.send_response(self.server.status)
         for name, value in self.server.headers_to_send.items():
@@ -122,6 +127,63 @@ def silent_server() -> Iterator[int]:
         thread.join(2)
         for conn in accepted:
             conn.close()
+        listener.close()
+
+
+@contextmanager
+def hang_up_server() -> Iterator[tuple[int, list[int]]]:
+    """A port whose server reads each request whole, starts its answer and hangs up
+    halfway through the status line; yields the port and a one-item list counting
+    the requests it read."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.1)
+    requests = [0]
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            requests[0] += 1
+            conn.sendall(b"HTTP/1.1 20")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1]), requests
+    finally:
+        stop.set()
+        thread.join(2)
         listener.close()
 
 

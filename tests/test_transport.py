@@ -184,7 +184,7 @@ def test_debug_prints_why_an_event_was_not_delivered() -> None:
     assert "not delivered: HTTP 403" in result.stderr
 
 
-def test_full_queue_drops_the_oldest_and_counts() -> None:
+def test_a_burst_beyond_queue_size_is_counted() -> None:
     """With the server black-holed, a burst beyond queue_size is counted, never blocking."""
     with silent_server() as port:
         handler = SentryHandler(
@@ -200,6 +200,32 @@ def test_full_queue_drops_the_oldest_and_counts() -> None:
         dropped = stats.get("dropped_queue_full", 0) + stats.get("dropped_capture_queue_full", 0)
         assert dropped >= 40
         assert stats["pending"] + stats.get("capture_pending", 0) <= 12
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["memory", "spool"])
+def test_a_burst_keeps_its_first_error(spool: bool, tmp_path: Path) -> None:
+    """A burst far beyond queue_size: the first error (usually the cause) is the one
+    that reaches the server, and every error is either sent or counted."""
+    burst = 20_000
+    with envelope_server() as server:
+        options: dict[str, object] = {"spool_dir": str(tmp_path / "spool")} if spool else {}
+        handler = SentryHandler(dsn=server.dsn(), queue_size=8, flood_limit=0, **options)
+        log = attach(handler, f"tests.burst.{spool}")
+        try:
+            log.error("the cause")
+            for n in range(burst):
+                log.error("consequence %d", n)
+            handler.flush()
+            assert server.wait_for(1)
+            stats = handler.stats()
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        messages = [event["logentry"]["formatted"] for event in server.events()]
+        assert messages[0] == "the cause"
+        dropped = stats.get("dropped_capture_queue_full", 0) + stats.get("dropped_queue_full", 0)
+        assert dropped > 0
+        assert len(messages) + dropped == burst + 1, (len(messages), stats)
 
 
 @pytest.mark.parametrize("spool", [False], ids=["memory"])
