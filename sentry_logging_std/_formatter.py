@@ -11,6 +11,7 @@ from typing import Any, Optional
 from sentry_logging_std._client import INITIALIZER
 from sentry_logging_std._link import sentry_event_id
 from sentry_logging_std._render import (
+    PickledAsArguments,
     build_renderer,
     check_defaults,
     current_scope,
@@ -71,7 +72,7 @@ def _options_from_fmt(fmt: object) -> dict[str, str]:
     return options
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(logging.Formatter, PickledAsArguments):
     """One ECS JSON object per record, with one JSON type per key path, always.
 
     Args:
@@ -113,8 +114,7 @@ class JsonFormatter(logging.Formatter):
         scrub_patterns: Any = None,
         scrub_defaults_off: Any = None,
     ) -> None:
-        #: The arguments as given: pickling rebuilds the formatter from them.
-        self._arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self._keep_arguments(locals())
         super().__init__()
         if style not in ("%", "{", "$"):
             raise ValueError(f"style must be one of '%', '{{', '$', got {style!r}")
@@ -144,11 +144,6 @@ class JsonFormatter(logging.Formatter):
         )
         self.schema = self._renderer.schema
         self._defaults = check_defaults(defaults, RECORD_ATTRIBUTES, "a LogRecord attribute")
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        """Pickled as its arguments (a child started by spawn or forkserver, loguru's
-        ``enqueue=True``): the copy is built anew, with its own tables."""
-        return (_rebuild, (type(self), self._arguments))
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one JSON line; never raises, never changes the record."""
@@ -220,7 +215,3 @@ class JsonFormatter(logging.Formatter):
                 exc,
             )
         return line
-
-
-def _rebuild(cls: type[JsonFormatter], arguments: dict[str, Any]) -> JsonFormatter:
-    return cls(**arguments)

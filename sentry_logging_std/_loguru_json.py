@@ -22,7 +22,12 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from sentry_logging_std._client import INITIALIZER
-from sentry_logging_std._render import build_renderer, check_defaults, current_trace
+from sentry_logging_std._render import (
+    PickledAsArguments,
+    build_renderer,
+    check_defaults,
+    current_trace,
+)
 from sentry_logging_std._scrub import MARKER
 
 __all__ = ["LoguruJsonFormat"]
@@ -36,7 +41,7 @@ def _escape(line: str) -> str:
     return line.replace("{", "{{").replace("}", "}}").replace("<", "\\u003c") + "\n"
 
 
-class LoguruJsonFormat:
+class LoguruJsonFormat(PickledAsArguments):
     """A loguru ``format``: one ECS JSON line per record, one JSON type per key path.
 
     ``logger.add(sys.stdout, format=LoguruJsonFormat(service_name="orders"))``.
@@ -75,8 +80,7 @@ class LoguruJsonFormat:
         scrub_patterns: Any = None,
         scrub_defaults_off: Any = None,
     ) -> None:
-        #: The arguments as given: pickling rebuilds the formatter from them.
-        self._arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self._keep_arguments(locals())
         self._renderer = build_renderer(
             service_name=service_name,
             service_environment=service_environment,
@@ -93,11 +97,6 @@ class LoguruJsonFormat:
         #: The declared fields (for ``es-template`` and tests), as JsonFormatter's.
         self.schema = self._renderer.schema
         self._defaults = check_defaults(defaults)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        """Pickled as its arguments (a child started by spawn or forkserver, loguru's
-        ``enqueue=True``): the copy is built anew, with its own tables."""
-        return (_rebuild, (type(self), self._arguments))
 
     def __call__(self, record: Mapping[str, Any]) -> str:
         """The record's JSON line as a loguru template; never raises, never changes the record."""
@@ -163,7 +162,3 @@ class LoguruJsonFormat:
                 exc,
             )
         return line
-
-
-def _rebuild(cls: type[LoguruJsonFormat], arguments: dict[str, Any]) -> LoguruJsonFormat:
-    return cls(**arguments)

@@ -43,6 +43,7 @@ from sentry_logging_std._scrub import MARKER, ScrubPolicy, hide_in
 __all__ = [
     "DEFAULT_MAX_LENGTH",
     "ExcInfo",
+    "PickledAsArguments",
     "Renderer",
     "build_renderer",
     "check_defaults",
@@ -1379,6 +1380,24 @@ def _max_length(value: object) -> int:
     if value < MIN_MAX_LENGTH:
         raise ValueError(f"max_length must be at least {MIN_MAX_LENGTH}, got {value}")
     return value
+
+
+class PickledAsArguments:
+    """A formatter pickled as the arguments it was made with (a child started by
+    spawn or forkserver, loguru's ``enqueue=True``): the copy is built anew, with
+    tables of its own. ``__init__`` calls :meth:`_keep_arguments` with ``locals()``."""
+
+    _arguments: dict[str, Any]
+
+    def _keep_arguments(self, given: Mapping[str, Any]) -> None:
+        self._arguments = {k: v for k, v in given.items() if k not in ("self", "__class__")}
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_rebuild, (type(self), self._arguments))
+
+
+def _rebuild(cls: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    return cls(**arguments)
 
 
 def check_defaults(
