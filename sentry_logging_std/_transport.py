@@ -189,9 +189,11 @@ def send_envelope(dsn: Dsn, body: bytes, timeout: float) -> SendResult:
 
     The deadline covers the whole exchange — connecting, the TLS handshake,
     sending and reading the answer — however slowly the other side trickles.
-    (Resolving a host name is the one step no socket option bounds.)
+    (Resolving a host name is the one step no socket option bounds.) Once the
+    interpreter is exiting, the exit's budget (``shutdown_timeout``) bounds it
+    too, whichever thread sends.
     """
-    deadline = time.monotonic() + timeout
+    deadline = exit_deadline(time.monotonic() + timeout)
     context = _ssl_context() if dsn.scheme == "https" else None
     connection = _Connection(dsn.host, dsn.port, deadline, context)
     try:
