@@ -721,9 +721,21 @@ class SpoolTransport(Transport):
     def _store_queued(self, deadline: float = math.inf) -> None:
         """Write every queued envelope to the spool, on the calling thread, in batches of
         at most WRITE_BATCH; what is still queued once *deadline* passed is dropped and
-        counted as ``dropped_at_exit`` (only the interpreter's exit sets one)."""
+        counted as ``dropped_at_exit`` (only the interpreter's exit sets one).
+
+        One batch at a time (the writer's, or a flush's): files reach ``ready/`` in
+        the order they were logged, and the bounds are kept against a directory no
+        other batch of this process is changing (two at once evicted too many). A
+        batch stuck longer than CLOSE_WRITE_WAIT (a hung disk) is not waited for.
+        """
         while True:
             with self._condition:
+                wait_until = min(deadline, time.monotonic() + CLOSE_WRITE_WAIT)
+                while self._storing and self._queue:
+                    left = wait_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._condition.wait(left)
                 if not self._queue:
                     return
                 if time.monotonic() >= deadline:
