@@ -125,8 +125,18 @@ def _tags_for(entry: LogEntry, options: Options) -> dict[str, str]:
             tags[sanitize_tag_key(key)] = sanitize_tag_value(extra[key])
     record_tags = extra.get("tags")
     if isinstance(record_tags, Mapping):
-        for key, value in record_tags.items():
-            tags[sanitize_tag_key(str(key))] = sanitize_tag_value(value)
+        try:
+            items = list(record_tags.items())
+        except Exception:
+            WORKER.count(LEFT_OUT)
+            items = []
+        for key, value in items:
+            try:
+                name = key if isinstance(key, str) else str(key)
+            except Exception:
+                WORKER.count(LEFT_OUT)
+                continue
+            tags[sanitize_tag_key(name)] = sanitize_tag_value(value)
     return tags
 
 
@@ -134,8 +144,26 @@ def _fingerprint(value: Any) -> Optional[list[str]]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, Sequence) and value:
-        return [str(part) for part in value]
+        try:
+            return [str(part) for part in value]
+        except Exception:
+            WORKER.count(LEFT_OUT)  # grouped by Sentry's default rules instead
     return None
+
+
+def _user(value: Any) -> Optional[dict[str, Any]]:
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return dict(value)
+    except Exception:
+        WORKER.count(LEFT_OUT)
+        return None
+
+
+#: The count of parts of a record (a tag, the fingerprint, the user) that could
+#: not be read (their ``__str__`` or iteration raised): the event goes without them.
+LEFT_OUT = "dropped_unreadable_fields"
 
 
 def build_event(
@@ -174,9 +202,9 @@ def build_event(
     fingerprint = _fingerprint(entry.extra.get("fingerprint"))
     if fingerprint:
         event["fingerprint"] = fingerprint
-    user = entry.extra.get("user")
-    if isinstance(user, Mapping):
-        event["user"] = dict(user)
+    user = _user(entry.extra.get("user"))
+    if user is not None:
+        event["user"] = user
     if entry.exc_info is not None:
         event["exception"] = {
             "values": exception_values(

@@ -83,7 +83,9 @@ def flood_key(
 ) -> Hashable:
     """The key an event is counted under: what Sentry would group it by, cheaply."""
     if isinstance(fingerprint, (list, tuple)) and fingerprint:
-        return ("fingerprint", *(str(part) for part in fingerprint))
+        parts = _printable(fingerprint)
+        if parts is not None:  # else the event is grouped (and counted) without it
+            return ("fingerprint", *parts)
     if isinstance(fingerprint, str):
         return ("fingerprint", fingerprint)
     if exc_info is not None:
@@ -94,3 +96,10 @@ def flood_key(
         where = (frame.f_code.co_filename, tb.tb_lineno) if frame is not None else ("", 0)  # type: ignore[attr-defined]
         return ("exception", logger, getattr(exc_info[0], "__qualname__", ""), *where)
     return ("message", logger, template if isinstance(template, str) else "", pathname, lineno)
+
+
+def _printable(parts: object) -> Optional[tuple[str, ...]]:
+    try:
+        return tuple(str(part) for part in parts)  # type: ignore[attr-defined]
+    except Exception:
+        return None

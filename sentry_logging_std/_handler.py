@@ -137,11 +137,12 @@ class SentryHandler(logging.Handler):
         return result
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name.partition(".")[0] in IGNORED_LOGGERS or getattr(_reentry, "active", False):
+        if getattr(_reentry, "active", False):
             return
         _reentry.active = True
         try:
-            self._send(record)
+            if str(record.name).partition(".")[0] not in IGNORED_LOGGERS:
+                self._send(record)
         except RecursionError:
             raise
         except Exception:

@@ -186,6 +186,11 @@ class CaptureWorker:
                 self._condition.wait(remaining)
         return True
 
+    def count(self, reason: str, n: int = 1) -> None:
+        """Count *n* under *reason* in this process's capture counts (``stats()``)."""
+        with self._condition:
+            self._counts[reason] += n
+
     def pending(self) -> int:
         with self._condition:
             return len(self._jobs) + self._running

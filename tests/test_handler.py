@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import logging
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -280,6 +281,48 @@ def test_bad_records_still_arrive(make_handler: MakeHandler) -> None:
     assert first["logentry"]["formatted"] == "two %s %s ('args',)"
     assert second["tags"]["weird"] == "<unprintable Hostile>"
     assert second["logentry"]["message"] == "<unprintable Hostile>"
+
+
+class HostileMapping(Mapping[str, Any]):
+    """A mapping that cannot be read."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("no keys")
+
+    def __len__(self) -> int:
+        return 1
+
+
+@pytest.mark.parametrize("capture", ["sync", "background"])
+@pytest.mark.parametrize("flood_limit", [0, 20])
+def test_unreadable_parts_are_left_out_and_counted(
+    make_handler: MakeHandler, capture: str, flood_limit: int
+) -> None:
+    """A fingerprint, tag key, tags or user that cannot be read never costs the record
+    (nor reaches ``handleError``): the event goes without that part, and it is counted."""
+    handler, transport = make_handler(capture=capture, flood_limit=flood_limit)
+    failed: list[logging.LogRecord] = []
+    handler.handleError = failed.append  # type: ignore[method-assign,assignment]
+    log = logging.getLogger("tests.app")
+    log.error("fingerprint", extra={"fingerprint": ["checkout", Hostile()]})
+    log.error("tag key", extra={"tags": {Hostile(): "x", "kept": "yes"}})
+    log.error("tags", extra={"tags": HostileMapping()})
+    log.error("user", extra={"user": HostileMapping()})
+    events = transport.events
+    assert failed == []
+    assert [e["logentry"]["formatted"] for e in events] == [
+        "fingerprint",
+        "tag key",
+        "tags",
+        "user",
+    ]
+    assert "fingerprint" not in events[0]
+    assert events[1]["tags"] == {"kept": "yes"}
+    assert "user" not in events[3]
+    assert handler.stats()["dropped_unreadable_fields"] == 4
 
 
 def test_no_dsn_starts_nothing_and_builds_nothing() -> None:
