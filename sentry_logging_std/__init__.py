@@ -1,24 +1,25 @@
-"""Report errors to Sentry through the logging you already use."""
+"""Report errors to Sentry through the logging you already use.
+
+Importing the package costs almost nothing: each public name is loaded on
+first use (a module ``__getattr__``), so sentry-sdk, loguru and
+``importlib.metadata`` are imported only by what needs them.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from sentry_logging_std._api import capture_error
-from sentry_logging_std._formatter import JsonFormatter
-from sentry_logging_std._handler import SentryHandler
-
 if TYPE_CHECKING:
+    from sentry_logging_std._api import capture_error
     from sentry_logging_std._asgi import AsgiMiddleware
+    from sentry_logging_std._formatter import JsonFormatter
+    from sentry_logging_std._handler import SentryHandler
     from sentry_logging_std._loguru import SentrySink
     from sentry_logging_std._loguru_json import LoguruJsonFormat
     from sentry_logging_std._wsgi import WsgiMiddleware
 
-try:
-    __version__ = version("sentry-logging-std")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0"
+    __version__: str
 
 __all__ = [
     "AsgiMiddleware",
@@ -31,27 +32,36 @@ __all__ = [
     "capture_error",
 ]
 
+#: Where each public name lives. SentrySink imports loguru (an optional
+#: extra: without it the ImportError names the extra); the middlewares import
+#: sentry-sdk's WSGI/ASGI support, never a framework.
+_HOMES = {
+    "AsgiMiddleware": "_asgi",
+    "JsonFormatter": "_formatter",
+    "LoguruJsonFormat": "_loguru_json",
+    "SentryHandler": "_handler",
+    "SentrySink": "_loguru",
+    "WsgiMiddleware": "_wsgi",
+    "capture_error": "_api",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # loguru is an optional extra: importing SentrySink imports it, the
-    # package itself does not. Without it the ImportError names the extra.
-    if name == "SentrySink":
-        from sentry_logging_std._loguru import SentrySink
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    elif name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
 
-        return SentrySink
-    if name == "LoguruJsonFormat":
-        # Imports no loguru itself, but belongs with it: loaded on first use.
-        from sentry_logging_std._loguru_json import LoguruJsonFormat
+        try:
+            value = version("sentry-logging-std")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            value = "0"
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
 
-        return LoguruJsonFormat
-    # The web middlewares import sentry-sdk's WSGI/ASGI support (no framework)
-    # only when asked for.
-    if name == "WsgiMiddleware":
-        from sentry_logging_std._wsgi import WsgiMiddleware
 
-        return WsgiMiddleware
-    if name == "AsgiMiddleware":
-        from sentry_logging_std._asgi import AsgiMiddleware
-
-        return AsgiMiddleware
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
