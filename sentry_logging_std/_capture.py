@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, cast
 import sentry_sdk
 from sentry_sdk.scope import use_isolation_scope
 
-from sentry_logging_std._client import OWN_EVENT_HINT, mark_captured
+from sentry_logging_std._client import INITIALIZER, NO_CLIENT, OWN_EVENT_HINT, mark_captured
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._options import Options
 from sentry_logging_std._stacks import (
@@ -35,6 +35,7 @@ from sentry_logging_std._worker import WORKER
 __all__ = [
     "RESERVED_EXTRAS",
     "LogEntry",
+    "Snapshot",
     "add_breadcrumb",
     "build_event",
     "capture_entry",
@@ -224,11 +225,49 @@ def build_event(
     return event, hint
 
 
+class Snapshot:
+    """What the logging thread's scopes held when a record was logged.
+
+    The isolation scope is copied whole (its event processors too) with the
+    current scope's data laid over it, plus the breadcrumbs that were logged
+    in that scope while the client was starting and are not on it yet.
+    """
+
+    __slots__ = ("held", "scope")
+
+    def __init__(self) -> None:
+        self.scope, self.held = INITIALIZER.with_held_breadcrumbs(_copy_scopes)
+
+    def enter(self) -> Any:
+        """The snapshot as the isolation scope to capture in (a context manager)."""
+        if self.held:
+            # The client is up now (the job runs after its start): the held
+            # breadcrumbs can go where they belong, before the event is built.
+            held, self.held = self.held, []
+            for crumb, hint in held:
+                self.scope.add_breadcrumb(crumb, hint=hint)
+        return use_isolation_scope(self.scope)
+
+
+def _copy_scopes() -> Any:
+    scope = sentry_sdk.Scope.get_isolation_scope().fork()
+    scope.update_from_scope(sentry_sdk.Scope.get_current_scope())
+    return scope
+
+
+def scope_snapshot() -> Snapshot:
+    """A :class:`Snapshot` of the calling thread's scopes, taken now."""
+    return Snapshot()
+
+
+Adjust = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
 def capture_entry(
     entry: LogEntry,
     options: Options,
-    scope: Any = None,
-    adjust: Optional[Callable[[dict[str, Any], dict[str, Any]], None]] = None,
+    scope: Optional[Snapshot] = None,
+    adjust: Optional[Adjust] = None,
 ) -> Optional[str]:
     """Send *entry* as an event; returns the event id, or None if it was dropped.
 
@@ -239,6 +278,11 @@ def capture_entry(
     *adjust*, if given, changes the built event and its hint before the send
     (the web middleware marks a request's crash as unhandled).
     """
+    if not INITIALIZER.ensure(options):
+        # The client could not start (said once, when it failed): nothing
+        # can carry the event.
+        WORKER.count(NO_CLIENT)
+        return None
     client = sentry_sdk.get_client()
     event, hint = build_event(entry, options, client.options)
     if adjust is not None:
@@ -248,36 +292,32 @@ def capture_entry(
     if scope is None:
         event_id = sentry_sdk.capture_event(cast(Any, event), hint=hint)
     else:
-        with use_isolation_scope(scope):
+        with scope.enter():
             event_id = sentry_sdk.capture_event(cast(Any, event), hint=hint)
     return event_id
 
 
-def scope_snapshot() -> Any:
-    """A copy of what the scopes hold now: tags, user, breadcrumbs, trace, processors.
-
-    The isolation scope is copied whole (its event processors too) and the
-    current scope's data laid over it.
-    """
-    snapshot = sentry_sdk.Scope.get_isolation_scope().fork()
-    snapshot.update_from_scope(sentry_sdk.Scope.get_current_scope())
-    return snapshot
-
-
-def send_entry(entry: LogEntry, options: Options, scope: Any = None) -> str:
+def send_entry(
+    entry: LogEntry,
+    options: Options,
+    scope: Optional[Snapshot] = None,
+    adjust: Optional[Adjust] = None,
+) -> str:
     """Send *entry* as an event, off this thread unless ``capture="sync"``.
 
     *scope* is a snapshot taken earlier on the logging thread; by default the
     current scopes are snapshotted now. Returns the event's id, decided now
     (the event may still be dropped later by sampling or ``before_send``).
+    The client need not be running yet: the worker starts it first
+    (:meth:`ClientInitializer.start_soon`).
     """
     if options.capture == "sync":
-        return capture_entry(entry, options, scope=scope) or event_id_for(entry.record)
+        return capture_entry(entry, options, scope, adjust) or event_id_for(entry.record)
     if scope is None:
         scope = scope_snapshot()
     mark_captured(entry.record)
     WORKER.submit(
-        lambda: capture_entry(entry, options, scope=scope),
+        lambda: capture_entry(entry, options, scope, adjust),
         options.queue_size,
         options.shutdown_timeout,
     )
@@ -296,4 +336,6 @@ def add_breadcrumb(entry: LogEntry) -> None:
     data = {key: value for key, value in entry.extra.items() if key not in RESERVED_EXTRAS}
     if data:
         crumb["data"] = data
-    sentry_sdk.add_breadcrumb(crumb, hint={"log_record": entry.record})
+    hint = {"log_record": entry.record}
+    if not INITIALIZER.hold_breadcrumb(crumb, hint):
+        sentry_sdk.add_breadcrumb(crumb, hint=hint)

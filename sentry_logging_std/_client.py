@@ -10,18 +10,21 @@ replaced.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import logging
+import threading
+import time
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.scope import add_global_event_processor
 
-from sentry_logging_std._forksafe import ForkSafeLock
-from sentry_logging_std._worker import WORKER
+from sentry_logging_std._forksafe import ForkSafeLock, after_fork_in_child, before_fork
+from sentry_logging_std._worker import WORKER, exiting
 
 if TYPE_CHECKING:
     from sentry_logging_std._options import Options
@@ -37,6 +40,8 @@ __all__ = [
 ]
 
 diagnostics = logging.getLogger("sentry_sdk.errors")
+
+T = TypeVar("T")
 
 #: Hint key set on every event this library captures.
 OWN_EVENT_HINT = "sentry_logging_std"
@@ -122,6 +127,16 @@ class ClientInitializer:
         self._owned_client: Any = None
         self._owned_transport: Any = None
         self.failure: Optional[str] = None
+        # Never held while the client starts: a logging thread only ever
+        # waits for a few list operations here.
+        self._start_lock = ForkSafeLock()
+        self._start_queued = False
+        self._started_at_exit = False
+        self._starter: Optional[threading.Thread] = None
+        #: Breadcrumbs logged while the client starts on the capture worker,
+        #: with the isolation scope each belongs to (sentry-sdk drops a
+        #: breadcrumb when no client is active); None when no start is pending.
+        self._held: Optional[collections.deque[tuple[Any, dict[str, Any], dict[str, Any]]]] = None
         #: The lowest event level of any front door built so far: records
         #: below it never become events, which lets a formatter skip asking.
         self.lowest_event_level = float("inf")
@@ -136,6 +151,12 @@ class ClientInitializer:
             self.scrub_policy = options.scrub
         if options.dsn is not None and self._pending is None:
             self._pending = options
+            # The client may start while the interpreter exits (a script that
+            # logs its error and ends): by then, a module that registers a
+            # threading exit hook when imported (concurrent.futures' thread
+            # pool, which integrations import) fails to import. Imported now,
+            # it is there already (0.2 ms: sentry-sdk imports its package).
+            import concurrent.futures.thread  # noqa: F401
 
     def idle(self, options: Options) -> bool:
         """True when there is nothing to send with: the per-record fast path.
@@ -150,8 +171,107 @@ class ClientInitializer:
             and not sentry_sdk.Scope.get_global_scope().client.is_active()
         )
 
+    def start_soon(self, options: Optional[Options] = None) -> bool:
+        """Whether a client is active or starting; never starts one on this thread.
+
+        The first record that needs a client starts it on a thread of its own
+        (sentry-sdk's ``init`` costs tens of milliseconds: integrations,
+        threads, the spool): the calling thread pays for starting a thread.
+        Records logged meanwhile are taken as usual; the capture worker
+        builds them once the client is up. That thread is not a daemon: an
+        exit that begins meanwhile waits for the start (sentry-sdk cannot
+        start once the exit has begun), then drains as usual.
+        """
+        if sentry_sdk.get_client().is_active():
+            return True
+        if self._finished:
+            return False
+        chosen = options if options is not None and options.dsn is not None else self._pending
+        if chosen is None:
+            return False
+        if self._start_queued:
+            return True
+        with self._start_lock:
+            if self._queued():  # another thread got here first
+                return True
+            self._start_queued = True
+            self._held = collections.deque(maxlen=HELD_BREADCRUMBS)
+        starter = threading.Thread(
+            # An empty context, like the capture worker's: sentry-sdk's
+            # threading integration would copy this request's scopes.
+            target=contextvars.Context().run,
+            args=(self.ensure, chosen),
+            name="sentry-logging-std.start",
+        )
+        try:
+            starter.start()
+        except RuntimeError:  # no new threads (the interpreter is shutting down)
+            return self.ensure(chosen)
+        self._starter = starter
+        return True
+
+    def can_send(self, options: Options, levelno: int) -> bool:
+        """Whether a record at *levelno* for *options* can be sent: :meth:`start_soon`,
+        or, with ``capture="sync"`` (the caller pays for everything), :meth:`ensure`.
+
+        An event that cannot be, because the client failed to start, is
+        counted (``dropped_no_client``).
+        """
+        ready = self.ensure(options) if options.capture == "sync" else self.start_soon(options)
+        if not ready and self.failure is not None and levelno >= options.event_level:
+            WORKER.count(NO_CLIENT)
+        return ready
+
+    def hold_breadcrumb(self, crumb: dict[str, Any], hint: dict[str, Any]) -> bool:
+        """Keep *crumb* for the client being started; False if none is pending (add it now)."""
+        if self._held is None:
+            return False
+        with self._start_lock:
+            held = self._holding()  # read again: the start may have ended
+            if held is None:
+                return False
+            held.append((sentry_sdk.Scope.get_isolation_scope(), crumb, hint))
+            return True
+
+    def with_held_breadcrumbs(self, take: Callable[[], T]) -> tuple[T, list[tuple[Any, Any]]]:
+        """``take()`` (a snapshot of the scopes) and the breadcrumbs held for
+        this context's isolation scope, oldest first, taken together: a
+        breadcrumb is in exactly one of the two, whenever the start ends."""
+        if self._held is None:
+            return take(), []
+        with self._start_lock:
+            taken = take()
+            held = self._holding()  # read again: the start may have ended
+            if held is None:
+                return taken, []
+            scope = sentry_sdk.Scope.get_isolation_scope()
+            return taken, [(crumb, hint) for owner, crumb, hint in held if owner is scope]
+
+    def _queued(self) -> bool:
+        return self._start_queued
+
+    def _holding(self) -> Optional[collections.deque[tuple[Any, dict[str, Any], dict[str, Any]]]]:
+        return self._held
+
+    def _release_held(self, started: bool) -> None:
+        """Put the held breadcrumbs on their scopes, in order, now that a client runs."""
+        with self._start_lock:
+            held, self._held = self._held, None
+            if not started or not held:
+                return
+            # Under the lock: a breadcrumb logged now waits, and lands after these.
+            for scope, crumb, hint in held:
+                try:
+                    scope.add_breadcrumb(crumb, hint=hint)
+                except Exception:
+                    diagnostics.debug("sentry-logging-std: a breadcrumb was lost", exc_info=True)
+
     def ensure(self, options: Optional[Options] = None) -> bool:
-        """Return whether a client is active, starting one from *options* if needed."""
+        """Return whether a client is active, starting one from *options* if needed.
+
+        Starts it on the calling thread: for ``init()``, ``capture="sync"``
+        and the capture worker's start job (see :meth:`start_soon`).
+        """
         if sentry_sdk.get_client().is_active():
             return True
         if self._finished:
@@ -180,6 +300,7 @@ class ClientInitializer:
             except Exception as exc:
                 self.failure = f"{type(exc).__name__}: {exc}"
                 diagnostics.warning("sentry-logging-std: sentry_sdk.init failed: %s", self.failure)
+                self._release_held(started=False)
                 return False
             finally:
                 self._initializing = False
@@ -188,6 +309,12 @@ class ClientInitializer:
             # Kept apart: closing the client lets go of its transport, whose
             # counts (what was kept in the spool at exit) still matter then.
             self._owned_transport = getattr(self._owned_client, "transport", None)
+            # sentry-sdk's exit hook, registered by init, closes the client:
+            # the worker's drain must run before it (exit hooks run last first).
+            # One registered during the exit never runs: the drain flushes then.
+            self._started_at_exit = exiting()
+            WORKER.register_exit_hook()
+            self._release_held(started=True)
         return True
 
     def client(self) -> Any:
@@ -224,8 +351,35 @@ class ClientInitializer:
         return sentry_sdk.get_client().get_integration(LoggingIntegration) is not None
 
     def flush(self, timeout: float) -> None:
+        """Wait for a start under way, then for the client's transport; *timeout* in all."""
+        deadline = time.monotonic() + timeout
+        starter = self._starter
+        if starter is not None and starter is not threading.current_thread():
+            starter.join(timeout)
         if self.owns_client:
-            sentry_sdk.flush(timeout=timeout)
+            sentry_sdk.flush(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _flush_after_late_start(self, remaining: float) -> None:
+        if self._started_at_exit and self.owns_client:
+            sentry_sdk.flush(timeout=remaining)
+
+    def _before_fork(self) -> None:
+        # The start imports modules as it goes; forked in the middle, the
+        # child would find them half-imported (ImportError) or their import
+        # locks held for ever. The fork waits for the start instead, once.
+        starter = self._starter
+        if starter is not None and starter is not threading.current_thread():
+            starter.join(START_WAIT_AT_FORK)
+
+    def _after_fork(self) -> None:
+        # A start under way in the parent runs on a parent's thread, which
+        # the child does not have: the child starts its own.
+        if self._initializing or not self._finished:
+            self._initializing = False
+            self._finished = False
+            self._start_queued = False
+            self._starter = None
+            self._held = None
 
     def reset(self) -> None:
         """Forget everything (for tests that start a new client each time)."""
@@ -236,11 +390,28 @@ class ClientInitializer:
             self._owned_client = None
             self._owned_transport = None
             self.failure = None
+            self._start_queued = False
+            self._started_at_exit = False
+            self._starter = None
+            self._held = None
             self.lowest_event_level = float("inf")
             self.scrub_policy = None
 
 
+#: The count of events dropped because the client could not be started.
+NO_CLIENT = "dropped_no_client"
+
+#: The longest a fork waits for a client start under way.
+START_WAIT_AT_FORK = 10.0
+
+#: The most breadcrumbs held while the client starts (sentry-sdk keeps 100 a scope).
+HELD_BREADCRUMBS = 200
+
 INITIALIZER = ClientInitializer()
+
+before_fork(INITIALIZER._before_fork)
+after_fork_in_child(INITIALIZER._after_fork)
+WORKER.after_drain.append(INITIALIZER._flush_after_late_start)
 
 
 def delivery_stats(options: Options, suppressed_flood: int) -> dict[str, int]:

@@ -13,7 +13,9 @@ module's lock held in the child, and the child's next import of it waits
 forever. The sending thread's first connection imports the ``idna`` codec
 (``socket.getaddrinfo`` encodes the host name with it), so that codec is
 loaded here, on the importing thread, before any thread of this package
-starts.
+starts. The client itself starts on a thread of its own, importing
+sentry-sdk's integrations as it goes: a fork waits for that start to end
+(:func:`before_fork`), so a child never inherits a half-imported module.
 
 Leaf module: imports nothing from the package.
 """
@@ -27,7 +29,7 @@ import weakref
 from types import TracebackType
 from typing import Callable, Optional
 
-__all__ = ["ForkSafeLock", "after_fork_in_child"]
+__all__ = ["ForkSafeLock", "after_fork_in_child", "before_fork"]
 
 # Loaded now, not lazily by a sending thread: see the module's docstring.
 codecs.lookup("idna")
@@ -66,6 +68,12 @@ def after_fork_in_child(callback: Callable[[], None]) -> None:
     """Run *callback* in every child right after a fork (no-op where fork does not exist)."""
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=callback)
+
+
+def before_fork(callback: Callable[[], None]) -> None:
+    """Run *callback* in the parent just before every fork, on the forking thread."""
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=callback)
 
 
 def _renew_all() -> None:

@@ -151,7 +151,7 @@ class SentryHandler(logging.Handler):
             _reentry.active = False
 
     def _send(self, record: logging.LogRecord) -> Optional[str]:
-        if not INITIALIZER.ensure(self.options):
+        if not INITIALIZER.can_send(self.options, record.levelno):
             return None
         options = self.options
         if record.levelno < self._threshold:  # emit() called directly

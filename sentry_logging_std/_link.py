@@ -50,7 +50,7 @@ def sentry_event_id(record: logging.LogRecord) -> Optional[str]:
             and record.levelno >= handler.options.event_level
             and record.levelno >= handler.level
             and handler.filter(record)
-            and INITIALIZER.ensure(handler.options)
+            and INITIALIZER.start_soon(handler.options)
         ):
             return event_id_for(record)
     return None

@@ -267,7 +267,7 @@ class SentrySink:
     def _call_time(
         self, record: Mapping[str, Any], on_logging_thread: bool, snapshot: bool = False
     ) -> _Pending:
-        if not INITIALIZER.ensure(self.options):
+        if not INITIALIZER.can_send(self.options, record["level"].no):
             return _Pending(None, None)
         levelno = record["level"].no
         options = self.options

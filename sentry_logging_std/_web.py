@@ -32,13 +32,12 @@ from typing import Any, Optional, cast
 import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
 
-from sentry_logging_std._capture import LogEntry, capture_entry, event_id_for, scope_snapshot
+from sentry_logging_std._capture import LogEntry, capture_entry, send_entry
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, REQUEST_SCRUBS, mark_captured
 from sentry_logging_std._handler import entry_from_record
 from sentry_logging_std._options import DEFAULTS, Options, parse_options
 from sentry_logging_std._scrub import MARKER
 from sentry_logging_std._tags import sanitize_tag_value
-from sentry_logging_std._worker import WORKER
 
 __all__ = [
     "MIDDLEWARE_DEFAULTS",
@@ -321,7 +320,7 @@ def report_failure(
     )
     state.own_record = record
     try:
-        if INITIALIZER.ensure(options.client):
+        if INITIALIZER.can_send(options.client, logging.ERROR):
             # Taken now: the record's data and the exception chain's frames.
             entry = entry_from_record(record, with_stack=False)
             # Marked before it is logged: a SentryHandler on the middleware's
@@ -365,13 +364,7 @@ def _send_crash(
 
     if client_options.capture == "sync":
         return capture_entry(entry, client_options, adjust=unhandled)
-    snapshot = scope_snapshot()
-    WORKER.submit(
-        lambda: capture_entry(entry, client_options, snapshot, adjust=unhandled),
-        client_options.queue_size,
-        client_options.shutdown_timeout,
-    )
-    return event_id_for(entry.record)
+    return send_entry(entry, client_options, adjust=unhandled)
 
 
 def error_response(

@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 
 from sentry_logging_std._forksafe import after_fork_in_child
 
-__all__ = ["WORKER", "CaptureWorker", "exit_deadline", "on_capture_thread"]
+__all__ = ["WORKER", "CaptureWorker", "exit_deadline", "exiting", "on_capture_thread"]
 
 diagnostics = logging.getLogger("sentry_sdk.errors")
 
@@ -45,6 +45,11 @@ def exit_deadline(deadline: float) -> float:
     return deadline if by is None else min(deadline, by)
 
 
+def exiting() -> bool:
+    """Whether the interpreter's exit has begun (this worker's drain started)."""
+    return _exit_by is not None
+
+
 def on_capture_thread() -> bool:
     """Whether the calling thread is the capture worker's (a transport may make it
     wait for its writer there; never on an application's thread)."""
@@ -59,6 +64,10 @@ class CaptureWorker:
         #: The longest ``shutdown_timeout`` of the front doors that submitted jobs.
         self.exit_timeout: Optional[float] = None
         self._exit_hook_registered = False
+        #: Called at exit once the queue is drained, with the seconds left
+        #: of the budget (a client started during the exit is flushed there:
+        #: sentry-sdk's own exit hook, registered that late, never runs).
+        self.after_drain: list[Callable[[float], None]] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -102,12 +111,21 @@ class CaptureWorker:
                 self._counts["capture_errors"] += 1
                 diagnostics.exception("sentry-logging-std: building an event failed")
 
+    def register_exit_hook(self) -> None:
+        """Make the exit's drain run before every exit hook registered so far.
+
+        Exit hooks run last registered first, and sentry-sdk's closes the
+        client: called after ``sentry_sdk.init``, whichever thread ran it.
+        """
+        atexit.unregister(self._drain_at_exit)
+        atexit.register(self._drain_at_exit)
+        self._exit_hook_registered = True
+
     def _start(self) -> bool:
         if not self._exit_hook_registered:
-            # Registered after sentry_sdk.init (a job needs a client), so it
-            # runs before sentry-sdk's own exit hook closes that client.
-            atexit.register(self._drain_at_exit)
-            self._exit_hook_registered = True
+            # A client the application started is older than this thread;
+            # one this library starts re-registers the hook after its init.
+            self.register_exit_hook()
         # The thread runs in an empty context: sentry-sdk's threading
         # integration would otherwise hand it copies of the scopes of
         # whichever request happened to start it, and every job would carry
@@ -205,6 +223,16 @@ class CaptureWorker:
             self._counts.clear()
 
     def _drain_at_exit(self) -> None:
+        try:
+            self._drain()
+        finally:
+            for callback in self.after_drain:
+                try:
+                    callback(max(0.0, (_exit_by or 0.0) - time.monotonic()))
+                except Exception:
+                    diagnostics.debug("sentry-logging-std: exit step failed", exc_info=True)
+
+    def _drain(self) -> None:
         global _exit_by
         budget = 2.0 if self.exit_timeout is None else self.exit_timeout
         _exit_by = time.monotonic() + budget

@@ -90,7 +90,13 @@ class WsgiMiddleware:
         return result
 
     def _client_changed(self) -> None:
-        """No client seen yet, or it was closed: start one if needed, read its options."""
+        """No client seen yet, or it was closed: start one if needed, read its options.
+
+        Started here, on the request's thread, unlike a log call's: the
+        request's transaction and request data are decided as it begins,
+        and need a running client (so the first request of a process pays
+        for the start).
+        """
         INITIALIZER.ensure(self.options.client)
         client = sentry_sdk.get_client()
         self._pii = sends_pii()

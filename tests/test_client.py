@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration
 
 from sentry_logging_std import SentryHandler
+from sentry_logging_std._worker import WORKER
 
 from .conftest import TEST_DSN, CapturingTransport
 
@@ -19,11 +20,18 @@ class CountingTransport(CapturingTransport):
     """A transport class: sentry-sdk builds one per client it starts."""
 
     instances = 0
+    #: The threads that built one (sentry-sdk builds it inside ``init``).
+    built_on: ClassVar[list[threading.Thread]] = []
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        type(self).built_on.append(threading.current_thread())
 
 
 @pytest.fixture
 def counting() -> type[CountingTransport]:
     CountingTransport.instances = 0
+    CountingTransport.built_on = []
     return CountingTransport
 
 
@@ -42,9 +50,98 @@ def test_client_starts_on_the_first_record_that_needs_it(counting: type[Counting
         log.debug("below every level: starts nothing")
         assert not running()
         log.info("needs a breadcrumb")
+        handler.flush()  # the start runs off this thread
         assert running()
         assert counting.instances == 1
     finally:
+        log.removeHandler(handler)
+
+
+def test_the_calling_thread_never_starts_the_client(counting: type[CountingTransport]) -> None:
+    """The first error is taken like any other; a thread of its own starts the
+    client (sentry-sdk's init, tens of milliseconds), then the worker builds the event."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=counting)
+    log = logging.getLogger("tests.first")
+    log.addHandler(handler)
+    try:
+        try:
+            raise ValueError("first of the process")
+        except ValueError:
+            log.exception("the first error")
+        assert WORKER.flush(10)
+        assert counting.built_on, "no client was started"
+        assert threading.current_thread() not in counting.built_on
+        assert [t.name for t in counting.built_on] == ["sentry-logging-std.start"]
+        transport = sentry_sdk.get_client().transport
+        assert isinstance(transport, CountingTransport)
+        (event,) = transport.events
+        assert event["exception"]["values"][-1]["value"] == "first of the process"
+    finally:
+        log.removeHandler(handler)
+
+
+def test_sync_capture_starts_the_client_on_the_calling_thread(
+    counting: type[CountingTransport],
+) -> None:
+    """capture="sync" pays for everything on the caller, the start included."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=counting, capture="sync")
+    log = logging.getLogger("tests.first_sync")
+    log.addHandler(handler)
+    try:
+        log.error("the first error")
+        assert counting.built_on == [threading.current_thread()]
+    finally:
+        log.removeHandler(handler)
+
+
+def test_breadcrumbs_logged_while_the_client_starts_are_kept(
+    counting: type[CountingTransport],
+) -> None:
+    """sentry-sdk drops a breadcrumb when no client is active: those logged
+    before the worker's start finished are held and put on their own scope,
+    in order, and an error logged meanwhile carries its scope's ones."""
+    handler = SentryHandler(dsn=TEST_DSN, transport=counting)
+    log = logging.getLogger("tests.early")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    other: list[str] = []
+
+    def elsewhere() -> None:
+        with sentry_sdk.isolation_scope():
+            log.info("another request's step")
+            other.append("done")
+
+    # The worker is kept busy, so the start (queued by the first record)
+    # cannot run before every record below is logged.
+    busy = threading.Event()
+    WORKER.submit(lambda: busy.wait(10), 100, 1.0)
+    try:
+        log.info("step %d", 1)
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(5)
+        log.info("step %d", 2)
+        log.error("failed after two steps")
+        log.error("failed again")
+        assert other == ["done"]
+        assert not handler.running
+        busy.set()
+        assert WORKER.flush(10)
+        transport = sentry_sdk.get_client().transport
+        assert isinstance(transport, CountingTransport)
+        first, second = transport.events
+        for event in (first, second):
+            crumbs = [crumb["message"] for crumb in event["breadcrumbs"]["values"]]
+            assert crumbs[:2] == ["step 1", "step 2"], crumbs
+            assert "another request's step" not in crumbs
+        # The scope itself got them too, once: later events see each one once.
+        log.error("a later error")
+        later = transport.events[-1]
+        crumbs = [crumb["message"] for crumb in later["breadcrumbs"]["values"]]
+        assert crumbs.count("step 1") == 1, crumbs
+        assert crumbs.count("step 2") == 1, crumbs
+    finally:
+        busy.set()
         log.removeHandler(handler)
 
 
@@ -81,6 +178,7 @@ def test_racing_threads_start_exactly_one_client(counting: type[CountingTranspor
     finally:
         log.removeHandler(handler)
     assert errors == []
+    assert WORKER.flush(10)
     assert counting.instances == 1
     transport = sentry_sdk.get_client().transport
     assert isinstance(transport, CountingTransport)
@@ -191,10 +289,14 @@ def test_failing_init_is_reported_not_raised() -> None:
     log.addHandler(handler)
     try:
         log.error("after a failed start")  # must not raise
+        handler.flush()
         log.error("and again: no second attempt")
+        handler.flush()
     finally:
         log.removeHandler(handler)
     assert INITIALIZER.failure == "RuntimeError: cannot start"
+    # Each error had nothing to carry it, and each is counted.
+    assert handler.stats().get("dropped_no_client") == 2
 
 
 def test_before_send_can_drop(make_handler: Any) -> None:

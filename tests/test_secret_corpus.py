@@ -116,6 +116,9 @@ def corpus_log(transport: CapturingTransport) -> Iterator[Callable[..., logging.
 
     def make(**options: Any) -> logging.Logger:
         handler = SentryHandler(dsn=corpus.DSN, transport=transport, **options)
+        # The corpus's application calls sentry-sdk itself (a breadcrumb of
+        # its own): like any such application, it starts the client at set-up.
+        handler.init()
         log = logging.getLogger(corpus.LOGGER)
         log.setLevel(logging.INFO)
         log.propagate = False
@@ -165,6 +168,7 @@ def test_loguru_sink_sends_no_planted_secret(transport: CapturingTransport, pii:
     """SentrySink on real loguru: the same corpus, bind() carrying the extras."""
     logger.remove()
     sink = SentrySink(dsn=corpus.DSN, transport=transport, send_default_pii=pii)
+    sink.init()  # the corpus calls sentry-sdk itself: see corpus_log
     logger.add(sink, level="INFO")
     try:
         corpus.loguru_everything()

@@ -199,7 +199,9 @@ def test_a_burst_beyond_queue_size_is_counted() -> None:
             log.removeHandler(handler)
         dropped = stats.get("dropped_queue_full", 0) + stats.get("dropped_capture_queue_full", 0)
         assert dropped >= 40
-        assert stats["pending"] + stats.get("capture_pending", 0) <= 12
+        # The client may still be starting (its transport, which counts
+        # "pending", not built yet): what waits is in the capture queue then.
+        assert stats.get("pending", 0) + stats.get("capture_pending", 0) <= 12
 
 
 @pytest.mark.parametrize("spool", [False, True], ids=["memory", "spool"])

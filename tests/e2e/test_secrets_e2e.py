@@ -105,6 +105,7 @@ def check_event(data: dict[str, Any]) -> None:
 @pytest.fixture
 def corpus_handler(bugsink: Bugsink) -> Iterator[tuple[logging.Logger, SentryHandler]]:
     handler = SentryHandler(dsn=bugsink.dsn, environment="e2e-secrets")
+    handler.init()  # the corpus calls sentry-sdk itself (a breadcrumb of its own)
     log = logging.getLogger(corpus.LOGGER)
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -151,6 +152,7 @@ def test_loguru_events_stored_without_secrets(bugsink: Bugsink) -> None:
     key = dsn_key(bugsink)
     logger.remove()
     sink = SentrySink(dsn=bugsink.dsn, environment="e2e-secrets")
+    sink.init()  # the corpus calls sentry-sdk itself (a breadcrumb of its own)
     logger.add(sink, level="INFO")
     try:
         corpus.loguru_everything(plain_error=False)
