@@ -9,7 +9,10 @@ done on the calling thread: building, scrubbing and serialising the event,
 breadcrumbs, locks. Printed: median microseconds per call and the ratio
 SentryHandler / sentry-sdk (below 1.0 means SentryHandler is cheaper). The
 no-DSN line compares a SentryHandler without any DSN to a logger with no
-handler at all.
+handler at all. The size lines compare, through SentryHandler alone, an error
+whose message is 10 MiB with one of 10 KiB (ratio 10 MiB / 10 KiB): in the
+background the caller should not pay for the size; with ``capture="sync"`` it
+pays for building the event, which is cut to size before anything else reads it.
 
 The first-error case times the first ``logger.exception`` of a fresh
 process, one interpreter per sample, the server black-holed: SentryHandler
@@ -152,6 +155,28 @@ def op_error(log: logging.Logger, n: int) -> None:
     log.error("order %s failed", n, extra={"order_id": n})
 
 
+#: Messages of 10 MiB and 10 KiB. Module constants, so that the logging frame's
+#: variables (which the event carries) do not hold them as well.
+HUGE = "x" * (10 * 1024 * 1024)
+SMALL = "x" * (10 * 1024)
+
+
+def op_huge(log: logging.Logger, n: int) -> None:
+    log.error(HUGE)
+
+
+def op_small(log: logging.Logger, n: int) -> None:
+    log.error(SMALL)
+
+
+def op_huge_argument(log: logging.Logger, n: int) -> None:
+    log.error("payload %s", HUGE)
+
+
+def op_small_argument(log: logging.Logger, n: int) -> None:
+    log.error("payload %s", SMALL)
+
+
 def op_exception(log: logging.Logger, n: int) -> None:
     try:
         fail(n)
@@ -267,6 +292,8 @@ def main() -> None:
     if args.spool:
         spool_comparison(operations, calls, rounds)
 
+    size_comparison(max(5, calls // 20), rounds)
+
     def no_dsn() -> logging.Logger:
         return setup_handler()
 
@@ -329,6 +356,34 @@ def first_error(samples: int) -> None:
         )
     mine = statistics.median(first["ours"])
     print(f"target: SentryHandler's first call <= 2000 us: {'met' if mine <= 2000 else 'NOT met'}")
+
+
+def size_comparison(calls: int, rounds: int) -> None:
+    """The caller's cost of a 10 MiB message vs a 10 KiB one, through SentryHandler alone."""
+
+    def background() -> logging.Logger:
+        return setup_handler(dsn=DSN, transport=DropTransport(), flood_limit=0)
+
+    def sync() -> logging.Logger:
+        return setup_handler(dsn=DSN, transport=DropTransport(), capture="sync", flood_limit=0)
+
+    print(f"\n{'message size':<30} {'10 MiB':>19}   {'10 KiB':>19}")
+    for name, setup, huge, small in (
+        ("logger.error(message)", background, op_huge, op_small),
+        ("logger.error('%s', message)", background, op_huge_argument, op_small_argument),
+        ("logger.error(message) sync", sync, op_huge, op_small),
+    ):
+        a: list[float] = []
+        b: list[float] = []
+        for _ in range(rounds):
+            a.extend(measure(setup, huge, calls))
+            b.extend(measure(setup, small, calls))
+        mine, other = statistics.median(a), statistics.median(b)
+        print(
+            f"{name:<30} {mine:9.1f} {p99(a):9.1f}   {other:9.1f} {p99(b):9.1f}   "
+            f"ratio {mine / other:6.3f}"
+        )
+    reset()
 
 
 def spool_comparison(

@@ -62,7 +62,7 @@ def _capture(
         levelno=levelno,
         template=message,
         params=None,
-        formatted=message,
+        message=message,
         created=time.time(),
         exc_info=(type(err), err, err.__traceback__),
     )

@@ -14,11 +14,12 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional, cast
+from typing import Any, Callable, Optional, Union, cast
 
 import sentry_sdk
 from sentry_sdk.scope import use_isolation_scope
 
+from sentry_logging_std._bound import CUT_HINT, SCRUB_MARGIN, cut_event
 from sentry_logging_std._client import INITIALIZER, NO_CLIENT, OWN_EVENT_HINT, mark_captured
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._options import Options
@@ -101,7 +102,11 @@ class LogEntry:
     levelno: int
     template: str
     params: Any
-    formatted: str
+    #: The formatted message, or a function that formats it: a front door that
+    #: can leave formatting for later (nothing it is made of can change
+    #: meanwhile) passes the function, and whoever reads :attr:`formatted`
+    #: first (the capture worker, for an event) pays for it.
+    message: Union[str, Callable[[], str]]
     created: float
     exc_info: Optional[tuple[Any, Any, Any]] = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -116,6 +121,14 @@ class LogEntry:
     def __post_init__(self) -> None:
         if self.exc_info is not None and self.frozen_exception is None:
             self.frozen_exception = freeze_exception(self.exc_info[1])
+
+    @property
+    def formatted(self) -> str:
+        """The formatted message (``record.getMessage()``), made now if it was left for later."""
+        message = self.message
+        if not isinstance(message, str):
+            message = self.message = message()
+        return message
 
 
 def _tags_for(entry: LogEntry, options: Options) -> dict[str, str]:
@@ -170,16 +183,27 @@ LEFT_OUT = "dropped_unreadable_fields"
 def build_event(
     entry: LogEntry, options: Options, client_options: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Sentry event and hint for *entry*."""
+    """The Sentry event and hint for *entry*, every value in it cut to size.
+
+    Cut here, off the calling thread, before anything else reads them (the
+    scrubber, sentry-sdk's serialiser): a 10 MB message costs no more than an
+    8 KB one from here on, on any client, the application's own included.
+    Strings keep :data:`SCRUB_MARGIN` characters past the limit for the
+    scrubber; the client this library starts makes the last cut.
+    """
+    logentry: dict[str, Any] = {"message": entry.template}
+    if entry.params:
+        logentry["params"] = entry.params
+    formatted = entry.formatted
+    if formatted is not entry.template and formatted != entry.template:
+        # Sent once: Sentry shows "message" as the formatted message when it is
+        # all there is (Relay moves it to "formatted").
+        logentry["formatted"] = formatted
     event: dict[str, Any] = {
         "event_id": event_id_for(entry.record),
         "level": sentry_level(entry.levelno),
         "logger": entry.logger,
-        "logentry": {
-            "message": entry.template,
-            "params": entry.params,
-            "formatted": entry.formatted,
-        },
+        "logentry": logentry,
         "timestamp": datetime.fromtimestamp(entry.created, timezone.utc),
     }
     tags = _tags_for(entry, options)
@@ -222,6 +246,12 @@ def build_event(
     hint = {"log_record": entry.record, OWN_EVENT_HINT: True}
     if entry.exc_info is not None:
         hint["exc_info"] = entry.exc_info
+    limits = options.limits
+    cuts: dict[str, Any] = {}
+    cut_event(event, limits.string_length + SCRUB_MARGIN, limits.items, cuts, shared=True)
+    if cuts:
+        event["_meta"] = cuts
+        hint[CUT_HINT] = cuts
     return event, hint
 
 

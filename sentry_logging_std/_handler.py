@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 from sentry_logging_std._capture import LogEntry, add_breadcrumb, event_id_for, send_entry
 from sentry_logging_std._client import INITIALIZER, delivery_stats, was_captured
@@ -48,6 +49,45 @@ def _formatted(record: logging.LogRecord) -> str:
         return f"{_safe_text(record.msg)} {_safe_text(record.args)}"
 
 
+#: Types whose values never change: a log call's arguments of these alone
+#: format the same now or later.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
+_GET_MESSAGE = logging.LogRecord.getMessage
+
+
+def _format(msg: str, args: tuple[Any, ...]) -> str:
+    """What ``LogRecord.getMessage`` makes of *msg* and *args* (formatting that fails as
+    in :func:`_formatted`)."""
+    try:
+        return msg % args
+    except Exception:
+        return f"{msg} {_safe_text(args)}"
+
+
+def _message(record: logging.LogRecord) -> Union[str, Callable[[], str]]:
+    """The record's message, or a function that makes it later, off the calling thread.
+
+    ``msg % args`` copies every argument into a new string: for a 10 MB
+    argument, the biggest cost a log call would pay. It can wait when its
+    result cannot change: a string template, arguments of immutable types
+    only, and the record formats as ``LogRecord`` does. The template and
+    arguments are taken now (a handler after this one may replace
+    ``record.msg`` and ``record.args``, as ``QueueHandler.prepare`` did before
+    Python 3.12). Anything else, a mutable argument (a list, an object, a
+    dict of arguments) or a record class with its own ``getMessage``, is
+    formatted now, as the call saw it.
+    """
+    msg = record.msg
+    args = record.args
+    if type(msg) is not str or type(record).getMessage is not _GET_MESSAGE:
+        return _formatted(record)
+    if not args:
+        return msg
+    if type(args) is tuple and all(type(arg) in _IMMUTABLE for arg in args):
+        return functools.partial(_format, msg, args)
+    return _formatted(record)
+
+
 def entry_from_record(record: logging.LogRecord, with_stack: bool) -> LogEntry:
     """Take from *record* what an event or breadcrumb needs (record unchanged)."""
     exc_info = record.exc_info
@@ -72,7 +112,7 @@ def entry_from_record(record: logging.LogRecord, with_stack: bool) -> LogEntry:
         levelno=record.levelno,
         template=_safe_text(record.msg),
         params=params,
-        formatted=_formatted(record),
+        message=_message(record),
         created=record.created,
         exc_info=exc_info,
         extra={k: v for k, v in record.__dict__.items() if k not in STANDARD_RECORD_ATTRS},

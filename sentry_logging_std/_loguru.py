@@ -358,7 +358,7 @@ def entry_from_loguru(
         levelno=record["level"].no,
         template=template,
         params=params,
-        formatted=record["message"],
+        message=record["message"],
         created=record["time"].timestamp(),
         exc_info=exc_info,
         extra=dict(record["extra"]),

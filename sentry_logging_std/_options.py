@@ -7,6 +7,7 @@ handler — never later, at log time.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import logging
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
+from sentry_logging_std._bound import DEFAULT_LIMITS, Limits, bounding_before_send
 from sentry_logging_std._scrub import (
     ScrubPolicy,
     scrubbing_before_send,
@@ -62,6 +64,7 @@ DEFAULTS: Mapping[str, Any] = {
     "scrub_defaults_off": (),
     "event_level": logging.ERROR,
     "breadcrumb_level": logging.INFO,
+    "limits": None,
 }
 
 _ENV_FALLBACKS = {
@@ -171,6 +174,7 @@ class Options:
     scrub: ScrubPolicy
     event_level: int
     breadcrumb_level: int
+    limits: Limits
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``sentry_sdk.init`` built from these options."""
@@ -190,7 +194,11 @@ class Options:
         }
         if self.server_name is not None:
             kwargs["server_name"] = self.server_name
-        kwargs["before_send"] = scrubbing_before_send(self.scrub, self.before_send)
+        # Scrubbing first, then the user's before_send, then the last cut to
+        # size: whatever the steps before it added is bounded too.
+        kwargs["before_send"] = bounding_before_send(
+            self.limits, scrubbing_before_send(self.scrub, self.before_send)
+        )
         kwargs["before_send_transaction"] = scrubbing_before_send_transaction(self.scrub)
         if self.send_default_pii:
             # Off is sentry-sdk's default; newer releases warn whenever the
@@ -293,6 +301,7 @@ def parse_options(
         ),
         event_level=_level(raw["event_level"], "event_level", level_names),
         breadcrumb_level=_level(raw["breadcrumb_level"], "breadcrumb_level", level_names),
+        limits=_limits(raw["limits"]),
     )
 
 
@@ -437,6 +446,35 @@ def _str_list(value: Any, option: str) -> list[str]:
         if not isinstance(item, str):
             raise TypeError(f"{option}: expected names (strings), got {item!r}")
     return items
+
+
+#: The limits the ``limits`` option can change, with the least each may be.
+_LIMIT_MINIMUMS = {"string_length": 16, "items": 1, "event_bytes": 1024}
+
+
+def _limits(value: Any) -> Limits:
+    """The ``limits`` option: some of :class:`Limits`' fields, the others as by default."""
+    if value is None:
+        return DEFAULT_LIMITS
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"limits: expected a mapping such as {{'event_bytes': 200000}}, got {value!r}"
+        )
+    for name in value:
+        if name not in _LIMIT_MINIMUMS:
+            close = difflib.get_close_matches(str(name), list(_LIMIT_MINIMUMS), n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(
+                f"limits: unknown limit {name!r}{suggestion}; "
+                f"the limits are {', '.join(_LIMIT_MINIMUMS)}"
+            )
+    return dataclasses.replace(
+        DEFAULT_LIMITS,
+        **{
+            name: _int(number, f"limits.{name}", minimum=_LIMIT_MINIMUMS[name])
+            for name, number in value.items()
+        },
+    )
 
 
 def _tags(value: Any) -> Mapping[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Callable
 
 import pytest
@@ -44,6 +44,17 @@ class CapturingTransport(Transport):
             if event is not None:
                 found.append(dict(event))
         return found
+
+
+def shown_message(event: Mapping[str, Any]) -> str:
+    """The message Sentry shows for *event*: ``logentry.formatted``, else ``logentry.message``
+    (or the event's own ``message``, for an event not made from a log record).
+
+    A message without arguments is sent once, as ``message`` (Relay moves it to
+    ``formatted``; Bugsink shows either).
+    """
+    logentry = event.get("logentry") or {}
+    return str(logentry.get("formatted", logentry.get("message", event.get("message"))))
 
 
 def reset_sentry() -> None:

@@ -13,7 +13,7 @@ from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_logging_std import SentryHandler
 from sentry_logging_std._worker import WORKER
 
-from .conftest import TEST_DSN, CapturingTransport
+from .conftest import TEST_DSN, CapturingTransport, shown_message
 
 
 class CountingTransport(CapturingTransport):
@@ -256,7 +256,7 @@ def test_own_and_library_loggers_never_loop(transport: CapturingTransport) -> No
     logging.getLogger("sentry_sdk.errors").error("sdk trouble")
     logging.getLogger("tests.real").error("real trouble")
     sentry_sdk.flush()
-    messages = [e["logentry"]["formatted"] for e in transport.events]
+    messages = [shown_message(e) for e in transport.events]
     assert messages == ["real trouble"]
 
 
@@ -318,5 +318,5 @@ def test_one_event_through_two_handlers(transport: CapturingTransport) -> None:
     finally:
         log.removeHandler(first)
     (event,) = transport.events
-    assert event["logentry"]["formatted"] == "once"
+    assert shown_message(event) == "once"
     assert first.last_event_id == second.last_event_id == event["event_id"]

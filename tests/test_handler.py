@@ -14,7 +14,7 @@ import sentry_sdk
 from sentry_logging_std import SentryHandler
 from sentry_logging_std._capture import event_id_for
 
-from .conftest import TEST_DSN, CapturingTransport, MakeHandler
+from .conftest import TEST_DSN, CapturingTransport, MakeHandler, shown_message
 
 
 class OrderError(Exception):
@@ -313,7 +313,7 @@ def test_unreadable_parts_are_left_out_and_counted(
     log.error("user", extra={"user": HostileMapping()})
     events = transport.events
     assert failed == []
-    assert [e["logentry"]["formatted"] for e in events] == [
+    assert [shown_message(e) for e in events] == [
         "fingerprint",
         "tag key",
         "tags",

@@ -17,7 +17,7 @@ from loguru import logger
 
 from sentry_logging_std import SentrySink
 
-from .conftest import TEST_DSN, CapturingTransport
+from .conftest import TEST_DSN, CapturingTransport, shown_message
 from .envelope_server import envelope_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,7 +187,7 @@ def test_enqueue_without_the_format_hook_still_sends(make_sink: MakeSink) -> Non
     logger.error("order {} failed", 10)
     logger.complete()
     (event,) = transport.events
-    assert event["logentry"]["formatted"] == "order 10 failed"
+    assert shown_message(event) == "order 10 failed"
 
 
 def test_catch_true_and_logger_catch(make_sink: MakeSink) -> None:
@@ -392,7 +392,7 @@ def test_the_readme_setup_survives_spawn_and_forkserver(tmp_path: Path, method: 
         assert server.wait_for(1, timeout=10)
         (event,) = server.events()
     assert event["exception"]["values"][-1]["type"] == "KeyError"
-    assert event["logentry"]["formatted"].startswith("child ")
+    assert shown_message(event).startswith("child ")
     (line,) = (tmp_path / "lines.json").read_text().splitlines()
     parsed = json.loads(line)
     assert parsed["service"]["name"] == "spawned"

@@ -44,6 +44,8 @@ from .conftest import TEST_DSN, CapturingTransport
         ({"debug": "maybe"}, TypeError, "debug"),
         ({"integrations": [object()]}, TypeError, "integrations"),
         ({"integrations": ["no.such.Integration"]}, ValueError, "integrations"),
+        ({"limits": [8192]}, TypeError, "limits"),
+        ({"limits": {"event_bytes": 10}}, ValueError, "limits.event_bytes"),
     ],
 )
 def test_bad_option_is_a_configuration_error(
@@ -84,6 +86,7 @@ def test_dictconfig_builds_the_handler(style: str) -> None:
                 "before_send": "ext://tests.helpers.before_send",
                 "event_level": "WARNING",
                 "transport": "sync",
+                "limits": {"event_bytes": "200000"},
             }
         },
         "root": {"handlers": ["sentry"], "level": "INFO"},
@@ -100,6 +103,8 @@ def test_dictconfig_builds_the_handler(style: str) -> None:
     assert options.tags == {"service": "orders"}
     assert options.event_level == logging.WARNING
     assert options.transport == "sync"
+    assert options.limits.event_bytes == 200_000
+    assert options.limits.string_length == 8192
     from tests.helpers import before_send
 
     assert options.before_send is before_send

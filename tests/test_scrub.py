@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sentry_logging_std import SentryHandler
 from sentry_logging_std._scrub import DEFAULT_KEYS, MARKER, ScrubPolicy
 
-from .conftest import TEST_DSN, CapturingTransport, MakeHandler
+from .conftest import TEST_DSN, CapturingTransport, MakeHandler, shown_message
 from .envelope_server import envelope_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +132,7 @@ def test_users_add_keys_patterns_and_turn_defaults_off(make_handler: MakeHandler
     )
     (event,) = transport.events
     assert event["contexts"]["extra"] == {"ssn": MARKER, "session": "visible-session"}
-    assert event["logentry"]["formatted"] == f"ref {MARKER}"
+    assert shown_message(event) == f"ref {MARKER}"
 
 
 def test_bad_scrub_options_name_the_option() -> None:

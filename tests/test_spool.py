@@ -21,6 +21,7 @@ from sentry_logging_std.__main__ import main
 from sentry_logging_std._spool import Spool, frame, unframe
 from sentry_logging_std._worker import WORKER
 
+from .conftest import shown_message
 from .envelope_server import EnvelopeServer, closed_port, envelope_server, silent_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +55,7 @@ def handler_on(
 
 
 def messages(server: EnvelopeServer) -> list[str]:
-    return sorted(
-        str(e.get("logentry", {}).get("formatted", e.get("message"))) for e in server.events()
-    )
+    return sorted(shown_message(e) for e in server.events())
 
 
 # -- the file format -----------------------------------------------------------------
@@ -168,7 +167,7 @@ def test_a_flush_racing_the_writer_evicts_exactly_the_excess(
         assert payload is not None
         event = Envelope.deserialize(payload).get_event()
         assert event is not None
-        kept.append(event["logentry"]["formatted"])
+        kept.append(shown_message(event))
     assert kept == ["round 199, 3", "round 199, 4"]  # the newest, in the order logged
 
 

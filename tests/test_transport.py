@@ -14,6 +14,7 @@ import pytest
 
 from sentry_logging_std import SentryHandler
 
+from .conftest import shown_message
 from .envelope_server import closed_port, envelope_server, silent_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ def test_event_reaches_the_server(mode: str) -> None:
             log.removeHandler(handler)
         assert server.wait_for(1)
         (event,) = server.events()
-        assert event["logentry"]["formatted"] == f"delivered {mode}"
+        assert shown_message(event) == f"delivered {mode}"
         assert "sentry_key=publickey" in server.auth_headers[0]
         assert handler.stats()["sent"] == 1
 
@@ -116,7 +117,7 @@ def test_rate_limit_on_transactions_does_not_stop_errors() -> None:
             handler.flush()
         finally:
             log.removeHandler(handler)
-        assert [e["logentry"]["formatted"] for e in server.events()] == ["first", "second"]
+        assert [shown_message(e) for e in server.events()] == ["first", "second"]
 
 
 def test_429_pauses_sending_and_counts() -> None:
@@ -161,7 +162,7 @@ def test_interpreter_exit_flushes_pending_events() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert server.wait_for(1)
-        assert [e["logentry"]["formatted"] for e in server.events()] == ["last words"]
+        assert [shown_message(e) for e in server.events()] == ["last words"]
 
 
 def test_debug_prints_why_an_event_was_not_delivered() -> None:
@@ -223,7 +224,7 @@ def test_a_burst_keeps_its_first_error(spool: bool, tmp_path: Path) -> None:
         finally:
             log.removeHandler(handler)
             handler.close()
-        messages = [event["logentry"]["formatted"] for event in server.events()]
+        messages = [shown_message(event) for event in server.events()]
         assert messages[0] == "the cause"
         dropped = stats.get("dropped_capture_queue_full", 0) + stats.get("dropped_queue_full", 0)
         assert dropped > 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from sentry_logging_std import SentryHandler
 from sentry_logging_std._spool import Spool
 
+from ..conftest import shown_message
 from ..envelope_server import closed_port
 from ..test_spool import start_child
 from .bugsink import Bugsink
@@ -86,9 +87,7 @@ def test_bugsink_stores_a_resent_event_id_once(bugsink: Bugsink, tmp_path: Path)
     assert "sent 2" in result.stdout, result.stdout
     assert bugsink.event_count() == before + 1
     assert handler.last_event_id is not None
-    assert bugsink.event(handler.last_event_id)["logentry"]["formatted"] == (
-        "sent twice, stored once"
-    )
+    assert shown_message(bugsink.event(handler.last_event_id)) == "sent twice, stored once"
 
 
 def test_spool_without_dsn_is_delivered_whole_by_the_command(
