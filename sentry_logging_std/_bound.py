@@ -287,11 +287,8 @@ class _Walk:
         finally:
             self.path.pop()
 
-    def _dict(self, value: dict[Any, Any], depth: int) -> dict[Any, Any]:
-        count = len(value)
-        pairs = (
-            value.items() if count <= self.items else itertools.islice(value.items(), self.items)
-        )
+    def _changed(self, pairs: Iterable[tuple[Any, Any]], depth: int) -> Optional[dict[Any, Any]]:
+        """The cut members of *pairs* (key or index -> new value), or None if none changed."""
         changed: Optional[dict[Any, Any]] = None
         chars = self.chars
         for key, item in pairs:
@@ -306,6 +303,14 @@ class _Walk:
                 if changed is None:
                     changed = {}
                 changed[key] = new
+        return changed
+
+    def _dict(self, value: dict[Any, Any], depth: int) -> dict[Any, Any]:
+        count = len(value)
+        pairs = (
+            value.items() if count <= self.items else itertools.islice(value.items(), self.items)
+        )
+        changed = self._changed(pairs, depth)
         if count > self.items:
             _note(self.meta, self.path, count, None)
             result = dict(itertools.islice(value.items(), self.items))
@@ -320,20 +325,7 @@ class _Walk:
     def _sequence(self, value: Any, depth: int) -> Any:
         count = len(value)
         kept = value if count <= self.items else value[: self.items]
-        changed: Optional[dict[int, Any]] = None
-        chars = self.chars
-        for index, item in enumerate(kept):
-            kind = type(item)
-            if kind is str:
-                if len(item) <= chars:
-                    continue
-            elif kind not in _CONTAINERS:
-                continue
-            new = self._child(index, item, depth)
-            if new is not item:
-                if changed is None:
-                    changed = {}
-                changed[index] = new
+        changed = self._changed(enumerate(kept), depth)
         if count > self.items:
             _note(self.meta, self.path, count, None)
         elif changed is None:

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration
@@ -171,6 +171,17 @@ class ClientInitializer:
             and not sentry_sdk.Scope.get_global_scope().client.is_active()
         )
 
+    def _to_start(self, options: Optional[Options]) -> Union[bool, Options]:
+        """Whether a client runs (True) or never will (False), else the options to start it with."""
+        if sentry_sdk.get_client().is_active():
+            return True
+        if self._finished:
+            # Started once and closed since (by the application or at exit):
+            # never bring it back behind the application's back.
+            return False
+        chosen = options if options is not None and options.dsn is not None else self._pending
+        return False if chosen is None else chosen
+
     def start_soon(self, options: Optional[Options] = None) -> bool:
         """Whether a client is active or starting; never starts one on this thread.
 
@@ -182,13 +193,9 @@ class ClientInitializer:
         exit that begins meanwhile waits for the start (sentry-sdk cannot
         start once the exit has begun), then drains as usual.
         """
-        if sentry_sdk.get_client().is_active():
-            return True
-        if self._finished:
-            return False
-        chosen = options if options is not None and options.dsn is not None else self._pending
-        if chosen is None:
-            return False
+        chosen = self._to_start(options)
+        if isinstance(chosen, bool):
+            return chosen
         if self._start_queued:
             return True
         with self._start_lock:
@@ -270,17 +277,12 @@ class ClientInitializer:
         """Return whether a client is active, starting one from *options* if needed.
 
         Starts it on the calling thread: for ``init()``, ``capture="sync"``
-        and the capture worker's start job (see :meth:`start_soon`).
+        and the start thread of :meth:`start_soon` (a capture job that finds
+        the start under way waits here, on the lock, until it ends).
         """
-        if sentry_sdk.get_client().is_active():
-            return True
-        if self._finished:
-            # Started once and closed since (by the application or at exit):
-            # never bring it back behind the application's back.
-            return False
-        chosen = options if options is not None and options.dsn is not None else self._pending
-        if chosen is None:
-            return False
+        chosen = self._to_start(options)
+        if isinstance(chosen, bool):
+            return chosen
         with self._lock:
             if sentry_sdk.get_client().is_active():
                 return True
