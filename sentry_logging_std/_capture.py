@@ -21,6 +21,7 @@ from sentry_sdk.scope import use_isolation_scope
 
 from sentry_logging_std._bound import CUT_HINT, SCRUB_MARGIN, cut_event
 from sentry_logging_std._client import INITIALIZER, NO_CLIENT, OWN_EVENT_HINT, mark_captured
+from sentry_logging_std._flood import FloodGate, Held, release_all_gates
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._options import Options
 from sentry_logging_std._stacks import (
@@ -41,6 +42,7 @@ __all__ = [
     "build_event",
     "capture_entry",
     "event_id_for",
+    "flood_gate",
     "scope_snapshot",
     "send_entry",
     "sentry_level",
@@ -115,8 +117,9 @@ class LogEntry:
     stack: Optional[list[FrozenFrame]] = None
     #: The exception chain's frames, frozen at call time.
     frozen_exception: Optional[dict[FrameKey, list[FrozenFrame]]] = None
-    #: Events like this one held back by flood control since the last one sent.
-    suppressed: int = 0
+    #: Set on the one record flood control kept of a window it held back:
+    #: how many others it held back, and when the first and the last were logged.
+    flood: Optional[Held] = None
 
     def __post_init__(self) -> None:
         if self.exc_info is not None and self.frozen_exception is None:
@@ -217,9 +220,11 @@ def build_event(
     }
     if context_extra:
         contexts["extra"] = context_extra
-    if entry.suppressed:
+    if entry.flood is not None:
         contexts["flood_control"] = {
-            "suppressed": entry.suppressed,
+            "suppressed": entry.flood.others,
+            "first_held_back": _iso(entry.flood.first),
+            "last_held_back": _iso(entry.flood.last),
             "window_seconds": options.flood_window,
             "limit": options.flood_limit,
         }
@@ -253,6 +258,25 @@ def build_event(
         event["_meta"] = cuts
         hint[CUT_HINT] = cuts
     return event, hint
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
+
+
+def flood_gate(options: Options) -> FloodGate:
+    """A front door's flood control: what it holds back is sent, counted, as windows end."""
+
+    def emit(held: Held) -> None:
+        entry = held.entry
+        entry.flood = held
+        send_entry(entry, options, held.scope)
+
+    return FloodGate(options.flood_limit, options.flood_window, emit, WORKER.call_later)
+
+
+# At exit, every window still open sends what it holds, before the queue drains.
+WORKER.before_drain.append(release_all_gates)
 
 
 class Snapshot:

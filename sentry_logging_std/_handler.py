@@ -8,9 +8,16 @@ import threading
 import time
 from typing import Any, Callable, Optional, Union
 
-from sentry_logging_std._capture import LogEntry, add_breadcrumb, event_id_for, send_entry
+from sentry_logging_std._capture import (
+    LogEntry,
+    add_breadcrumb,
+    event_id_for,
+    flood_gate,
+    scope_snapshot,
+    send_entry,
+)
 from sentry_logging_std._client import INITIALIZER, delivery_stats, was_captured
-from sentry_logging_std._flood import FloodGate, flood_key
+from sentry_logging_std._flood import Held, flood_key
 from sentry_logging_std._options import Options, parse_options
 from sentry_logging_std._stacks import caller_frame, freeze_stack
 from sentry_logging_std._worker import WORKER
@@ -144,7 +151,7 @@ class SentryHandler(logging.Handler):
         self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
         #: The id of the last event this handler handed to sentry-sdk, or None.
         self.last_event_id: Optional[str] = None
-        self._flood = FloodGate(self.options.flood_limit, self.options.flood_window)
+        self._flood = flood_gate(self.options)
         INITIALIZER.register(self.options)
 
     def init(self) -> bool:
@@ -203,7 +210,7 @@ class SentryHandler(logging.Handler):
                 self.last_event_id = event_id_for(record)
                 return self.last_event_id
             exc_info = record.exc_info if record.exc_info and record.exc_info[0] else None
-            suppressed = self._flood.admit(
+            verdict = self._flood.admit(
                 flood_key(
                     record.name,
                     record.msg,
@@ -213,19 +220,26 @@ class SentryHandler(logging.Handler):
                     record.__dict__.get("fingerprint"),
                 )
             )
-            if suppressed is None:
+            if verdict is None:
                 return None
             entry = entry_from_record(record, with_stack=options.attach_stacktrace)
-            entry.suppressed = suppressed
-            self.last_event_id = send_entry(entry, options)
+            if isinstance(verdict, Held):  # held back: sent with the window's count when it ends
+                self._flood.keep(verdict, entry, scope_snapshot())
+                self.last_event_id = event_id_for(record)
+            else:
+                self.last_event_id = send_entry(entry, options)
             return self.last_event_id
         if not INITIALIZER.records_breadcrumbs_elsewhere():
             add_breadcrumb(entry_from_record(record, with_stack=False))
         return None
 
     def flush(self) -> None:
-        """Wait, at most ``shutdown_timeout`` in all, for queued events to be built and sent."""
+        """Wait, at most ``shutdown_timeout`` in all, for queued events to be built and sent.
+
+        What flood control holds back is sent first, with its counts.
+        """
         deadline = time.monotonic() + self.options.shutdown_timeout
+        self._flood.release()
         WORKER.flush(self.options.shutdown_timeout)
         INITIALIZER.flush(max(0.0, deadline - time.monotonic()))
 

@@ -35,11 +35,12 @@ from sentry_logging_std._capture import (
     LogEntry,
     add_breadcrumb,
     event_id_for,
+    flood_gate,
     scope_snapshot,
     send_entry,
 )
 from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, delivery_stats
-from sentry_logging_std._flood import FloodGate, flood_key
+from sentry_logging_std._flood import Held, flood_key
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._loguru_compat import call_arguments
 from sentry_logging_std._options import Options, parse_options
@@ -179,7 +180,7 @@ class SentrySink:
         self.attached = True
         #: The id of the last event this sink handed to sentry-sdk, or None.
         self.last_event_id: Optional[str] = None
-        self._flood = FloodGate(self.options.flood_limit, self.options.flood_window)
+        self._flood = flood_gate(self.options)
         INITIALIZER.register(self.options)
         _live_sinks.add(self)
 
@@ -253,6 +254,7 @@ class SentrySink:
             return
         limit = self.options.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
+        self._flood.release()  # what flood control holds back goes first, with its counts
         WORKER.flush(limit)
         INITIALIZER.flush(max(0.0, deadline - time.monotonic()))
 
@@ -282,7 +284,7 @@ class SentrySink:
         # The call's template, not the formatted message: "disk {} full" logged
         # for every disk is one error to flood control, as it is to Sentry.
         call = call_arguments(record) if on_logging_thread else None
-        suppressed = self._flood.admit(
+        verdict = self._flood.admit(
             flood_key(
                 record["name"] or "",
                 ("" if exc_info is not None else call[0] if call else record["message"]),
@@ -292,7 +294,7 @@ class SentrySink:
                 record["extra"].get("fingerprint"),
             )
         )
-        if suppressed is None:
+        if verdict is None:
             return _Pending(None, None)
         entry = entry_from_loguru(
             record,
@@ -300,7 +302,9 @@ class SentrySink:
             on_logging_thread=on_logging_thread,
             call=call,
         )
-        entry.suppressed = suppressed
+        if isinstance(verdict, Held):  # held back: sent with the window's count when it ends
+            self._flood.keep(verdict, entry, scope_snapshot())
+            return _Pending(None, None)
         return _Pending(entry, scope_snapshot() if snapshot else None)
 
     def _report_error(self) -> None:

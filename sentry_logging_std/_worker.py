@@ -20,6 +20,8 @@ from __future__ import annotations
 import atexit
 import collections
 import contextvars
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -64,6 +66,9 @@ class CaptureWorker:
         #: The longest ``shutdown_timeout`` of the front doors that submitted jobs.
         self.exit_timeout: Optional[float] = None
         self._exit_hook_registered = False
+        #: Called at exit before the queue is drained (what flood control
+        #: holds back is queued then, and drained with the rest).
+        self.before_drain: list[Callable[[], None]] = []
         #: Called at exit once the queue is drained, with the seconds left
         #: of the budget (a client started during the exit is flushed there:
         #: sentry-sdk's own exit hook, registered that late, never runs).
@@ -73,6 +78,9 @@ class CaptureWorker:
     def _reset(self) -> None:
         self._condition = threading.Condition(threading.Lock())
         self._jobs: collections.deque[Job] = collections.deque()
+        #: Jobs to queue later: (monotonic time, order, job), soonest first.
+        self._timers: list[tuple[float, int, Job]] = []
+        self._order = itertools.count()
         self._running = 0
         self._thread: threading.Thread | None = None
         self._counts: collections.Counter[str] = collections.Counter()
@@ -110,6 +118,19 @@ class CaptureWorker:
             except Exception:
                 self._counts["capture_errors"] += 1
                 diagnostics.exception("sentry-logging-std: building an event failed")
+
+    def call_later(self, delay: float, job: Job) -> None:
+        """Queue *job* about *delay* seconds from now (flood control's window ends).
+
+        Timers are not jobs: :meth:`flush` does not wait for them, and the
+        exit and a fork forget them (whoever set one sends what it was for
+        there).
+        """
+        with self._condition:
+            if self._closed or (self._thread is None and not self._start()):
+                return
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), job))
+            self._condition.notify()
 
     def register_exit_hook(self) -> None:
         """Make the exit's drain run before every exit hook registered so far.
@@ -159,8 +180,12 @@ class CaptureWorker:
             with self._condition:
                 if not self._jobs:
                     while not self._jobs:
-                        self._condition.wait()
+                        next_timer = self._queue_due_timers()
+                        if not self._jobs:
+                            self._condition.wait(next_timer)
                     slice_start = time.monotonic()
+                elif self._timers:
+                    self._queue_due_timers()
                 if _exit_by is not None and time.monotonic() >= _exit_by:
                     # The exit's budget is spent: this thread stops building
                     # here rather than leave the exiting thread to notice.
@@ -184,6 +209,14 @@ class CaptureWorker:
                         # per job would make them fight this thread for the GIL.
                         self._condition.notify_all()
 
+    def _queue_due_timers(self) -> Optional[float]:
+        """Queue the timers that are due; the seconds until the next one, or None."""
+        timers = self._timers
+        now = time.monotonic()
+        while timers and timers[0][0] <= now:
+            self._jobs.append(heapq.heappop(timers)[2])
+        return timers[0][0] - now if timers else None
+
     def _close_locked(self) -> None:
         """Drop and count what is queued; later jobs run on their submitting thread."""
         if not self._closed:
@@ -191,6 +224,7 @@ class CaptureWorker:
             self._late = len(self._jobs)
             self._counts["dropped_at_exit"] += self._late
             self._jobs.clear()
+            self._timers.clear()
         self._condition.notify_all()
 
     def flush(self, timeout: float) -> bool:
@@ -224,6 +258,11 @@ class CaptureWorker:
 
     def _drain_at_exit(self) -> None:
         try:
+            for release in self.before_drain:
+                try:
+                    release()
+                except Exception:
+                    diagnostics.debug("sentry-logging-std: exit step failed", exc_info=True)
             self._drain()
         finally:
             for callback in self.after_drain:

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -195,38 +194,3 @@ def test_fork_sends_nothing_twice_and_loses_nothing() -> None:
         messages = sorted(e["logentry"]["formatted"] for e in server.events())
     expected = sorted([f"parent {n}" for n in range(20)] + [f"child {n}" for n in range(20)])
     assert messages == expected
-
-
-def test_flood_of_one_error_is_limited_and_counted(make_handler: MakeHandler) -> None:
-    """A thousand identical errors: a few sent, every other one counted on a later event."""
-    handler, transport = make_handler(flood_limit=5, flood_window=0.5)
-    log = logging.getLogger("tests.app")
-
-    def overflow(n: int) -> None:
-        log.error("queue %d full", n)  # one call site: one key
-
-    for n in range(1000):
-        overflow(n)
-    log.error("another error")  # a different key: not limited
-    time.sleep(0.6)  # the window passes: the next one carries what was held back
-    overflow(1000)
-    events = transport.events
-    flooded = [e for e in events if e["logentry"]["message"] == "queue %d full"]
-    carried = sum(e["contexts"].get("flood_control", {}).get("suppressed", 0) for e in flooded)
-    assert len(flooded) + carried == 1001  # none lost: sent, or counted on a sent one
-    assert len(flooded) < 1001 // 5
-    assert handler.stats()["suppressed_flood"] == carried
-    assert flooded[-1]["contexts"]["flood_control"]["suppressed"] > 0
-    assert len(events) == len(flooded) + 1
-
-
-def test_flood_keys_are_bounded() -> None:
-    """Ten thousand distinct errors keep at most max_keys keys in memory."""
-    from sentry_logging_std._flood import FloodGate
-
-    gate = FloodGate(limit=1, window=60, max_keys=100)
-    for n in range(10_000):
-        assert gate.admit(("k", n)) == 0
-        assert gate.admit(("k", n)) is None
-    assert len(gate._keys) == 100
-    assert gate.forgotten_total == 10_000 - 100
