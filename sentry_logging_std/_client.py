@@ -24,6 +24,7 @@ from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.scope import add_global_event_processor
 
 from sentry_logging_std._forksafe import ForkSafeLock, after_fork_in_child, before_fork
+from sentry_logging_std._registry import FRONT_DOORS
 from sentry_logging_std._worker import WORKER, exiting
 
 if TYPE_CHECKING:
@@ -137,18 +138,22 @@ class ClientInitializer:
         #: with the isolation scope each belongs to (sentry-sdk drops a
         #: breadcrumb when no client is active); None when no start is pending.
         self._held: Optional[collections.deque[tuple[Any, dict[str, Any], dict[str, Any]]]] = None
-        #: The lowest event level of any front door built so far: records
-        #: below it never become events, which lets a formatter skip asking.
-        self.lowest_event_level = float("inf")
-        #: The scrubbing policy of the first front door built, for events of
-        #: a client the application started itself.
-        self.scrub_policy: Optional[ScrubPolicy] = None
+
+    @property
+    def lowest_event_level(self) -> float:
+        """The lowest event level of any front door built so far (below: never an event)."""
+        return FRONT_DOORS.lowest_event_level
+
+    @property
+    def scrub_policy(self) -> Optional[ScrubPolicy]:
+        """The scrubbing policy of the first front door built, for events of a client
+        the application started itself."""
+        policy: Optional[ScrubPolicy] = FRONT_DOORS.scrub_policy
+        return policy
 
     def register(self, options: Options) -> None:
         """Remember *options* for code that needs a client but has no options."""
-        self.lowest_event_level = min(self.lowest_event_level, options.event_level)
-        if self.scrub_policy is None:
-            self.scrub_policy = options.scrub
+        FRONT_DOORS.register(options.event_level, options.scrub)
         if options.dsn is not None and self._pending is None:
             self._pending = options
             # The client may start while the interpreter exits (a script that
@@ -396,8 +401,7 @@ class ClientInitializer:
             self._started_at_exit = False
             self._starter = None
             self._held = None
-            self.lowest_event_level = float("inf")
-            self.scrub_policy = None
+            FRONT_DOORS.reset()
 
 
 #: The count of events dropped because the client could not be started.

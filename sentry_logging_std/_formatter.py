@@ -8,16 +8,14 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
-from sentry_logging_std._client import INITIALIZER
-from sentry_logging_std._link import sentry_event_id
+from sentry_logging_std._registry import FRONT_DOORS
 from sentry_logging_std._render import (
     PickledAsArguments,
     build_renderer,
     check_defaults,
-    current_scope,
+    current_trace,
     optional_str,
     safe_str,
-    trace_of,
 )
 from sentry_logging_std._schema import RECORD_ATTRIBUTES
 from sentry_logging_std._scrub import MARKER
@@ -140,7 +138,7 @@ class JsonFormatter(logging.Formatter, PickledAsArguments):
             exception_formatter=self.formatException if overrides_exceptions else None,
             skip=RECORD_ATTRIBUTES,
             scrub=scrub,
-            policy_source=INITIALIZER,
+            policy_source=FRONT_DOORS,
         )
         self.schema = self._renderer.schema
         self._defaults = check_defaults(defaults, RECORD_ATTRIBUTES, "a LogRecord attribute")
@@ -165,15 +163,15 @@ class JsonFormatter(logging.Formatter, PickledAsArguments):
             try:
                 # Records below every SentryHandler's event level never become
                 # events: the comparison spares them the call.
-                if record.levelno >= INITIALIZER.lowest_event_level:
+                # A Sentry front door exists (sentry-sdk is loaded) for any
+                # record at or above it.
+                if record.levelno >= FRONT_DOORS.lowest_event_level:
+                    from sentry_logging_std._link import sentry_event_id
+
                     event_id = sentry_event_id(record)
             except Exception:
                 event_id = None
-            try:
-                span = current_scope().span
-                trace = None if span is None else trace_of(span)
-            except Exception:
-                trace = None
+            trace = current_trace()
             attributes = record.__dict__
             extra: Optional[Iterable[tuple[str, Any]]] = None
             if len(attributes) > _COUNT:

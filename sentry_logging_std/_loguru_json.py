@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from sentry_logging_std._client import INITIALIZER
+from sentry_logging_std._registry import FRONT_DOORS
 from sentry_logging_std._render import (
     PickledAsArguments,
     build_renderer,
@@ -92,7 +92,7 @@ class LoguruJsonFormat(PickledAsArguments):
             scrub_keys=scrub_keys,
             scrub_patterns=scrub_patterns,
             scrub_defaults_off=scrub_defaults_off,
-            policy_source=INITIALIZER,
+            policy_source=FRONT_DOORS,
         )
         #: The declared fields (for ``es-template`` and tests), as JsonFormatter's.
         self.schema = self._renderer.schema
@@ -111,7 +111,7 @@ class LoguruJsonFormat(PickledAsArguments):
             level = record["level"]
             event_id = None
             try:
-                if level.no >= INITIALIZER.lowest_event_level:
+                if level.no >= FRONT_DOORS.lowest_event_level:
                     sinks = sys.modules.get(_SINK_MODULE)
                     if sinks is not None:
                         event_id = sinks.loguru_event_id(record)

@@ -34,8 +34,6 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Callable, Optional, Union
 
-import sentry_sdk
-
 from sentry_logging_std._options import scrub_policy as policy_of
 from sentry_logging_std._schema import COMPANION_SUFFIX, ECS_VERSION, Field, Schema, parse_fields
 from sentry_logging_std._scrub import MARKER, ScrubPolicy, hide_in
@@ -47,7 +45,6 @@ __all__ = [
     "Renderer",
     "build_renderer",
     "check_defaults",
-    "current_scope",
     "current_trace",
     "format_exception_chain",
     "optional_str",
@@ -55,8 +52,6 @@ __all__ = [
     "trace_of",
 ]
 
-#: sentry-sdk's current scope (public API); its ``span`` is the active span.
-current_scope = sentry_sdk.Scope.get_current_scope
 
 ExcInfo = tuple[Any, Any, Any]
 Trace = tuple[str, str, Optional[str]]
@@ -593,9 +588,16 @@ def chain_texts(exc: BaseException) -> list[tuple[str, bool]]:
 
 
 def current_trace() -> Optional[Trace]:
-    """(trace id, span id, transaction id) of the active Sentry span, or None."""
+    """(trace id, span id, transaction id) of the active Sentry span, or None.
+
+    Without sentry-sdk loaded no span can be active: a program that only
+    writes JSON lines never imports it.
+    """
+    sdk = sys.modules.get("sentry_sdk")
+    if sdk is None:
+        return None
     try:
-        span = current_scope().span
+        span = sdk.Scope.get_current_scope().span
         return None if span is None else trace_of(span)
     except Exception:
         return None

@@ -68,3 +68,48 @@ def test_every_name_in_all_resolves_and_others_do_not() -> None:
         assert getattr(sentry_logging_std, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         sentry_logging_std.no_such_name  # noqa: B018
+
+
+def test_a_program_that_only_writes_json_lines_never_imports_sentry_sdk() -> None:
+    """JsonFormatter from dictConfig and LoguruJsonFormat, an error with its exception
+    logged through each: the lines are whole, and sentry-sdk was never loaded."""
+    found = fresh(
+        """
+        import io, json, logging.config, sys
+        from loguru import logger
+        import sentry_logging_std
+        stream = io.StringIO()
+        logging.config.dictConfig({
+            "version": 1,
+            "formatters": {"json": {"()": "sentry_logging_std.JsonFormatter"}},
+            "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "json",
+                                 "stream": stream}},
+            "root": {"handlers": ["out"], "level": "INFO"},
+        })
+        log = logging.getLogger("app")
+        try:
+            raise ValueError("token=abc123 refused")
+        except ValueError:
+            log.exception("payment failed for %s", "card")
+        log.info("done", extra={"password": "hunter2"})
+        lines = []
+        logger.remove()
+        logger.add(lines.append, format=sentry_logging_std.LoguruJsonFormat())
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            logger.exception("division failed")
+        records = [json.loads(line) for line in stream.getvalue().splitlines()]
+        records.append(json.loads(lines[0]))
+        print(json.dumps({"sentry_sdk": "sentry_sdk" in sys.modules, "records": records}))
+        """
+    )
+    assert found["sentry_sdk"] is False
+    records = found["records"]
+    assert isinstance(records, list)
+    first, second, third = records
+    assert first["message"] == "payment failed for card"
+    assert "ValueError" in first["error"]["stack_trace"]
+    assert "abc123" not in json.dumps(first)  # scrubbed with the default policy
+    assert "hunter2" not in json.dumps(second)
+    assert "ZeroDivisionError" in third["error"]["stack_trace"]
