@@ -19,11 +19,12 @@ from typing import Any, Callable, Optional, Union, cast
 import sentry_sdk
 from sentry_sdk.scope import use_isolation_scope
 
-from sentry_logging_std._bound import CUT_HINT, SCRUB_MARGIN, cut_event
+from sentry_logging_std._bound import CUT_HINT, SCRUB_MARGIN, bounding_before_send, cut_event
 from sentry_logging_std._client import INITIALIZER, NO_CLIENT, OWN_EVENT_HINT, mark_captured
 from sentry_logging_std._flood import FloodGate, Held, release_all_gates
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._options import Options
+from sentry_logging_std._scrub import scrubbing_before_send
 from sentry_logging_std._stacks import (
     FrameKey,
     FrozenFrame,
@@ -333,8 +334,11 @@ def capture_entry(
     (the web middleware marks a request's crash as unhandled).
     """
     if not INITIALIZER.ensure(options):
-        # The client could not start (said once, when it failed): nothing
-        # can carry the event.
+        # The client could not start (said once, when it failed): with a
+        # spool the event waits there for a process whose client can send
+        # it; without one nothing can carry it.
+        if options.spool_dir is not None and INITIALIZER.failure is not None:
+            return keep_without_client(entry, options, scope)
         WORKER.count(NO_CLIENT)
         return None
     client = sentry_sdk.get_client()
@@ -349,6 +353,59 @@ def capture_entry(
         with scope.enter():
             event_id = sentry_sdk.capture_event(cast(Any, event), hint=hint)
     return event_id
+
+
+def keep_without_client(
+    entry: LogEntry, options: Options, scope: Optional[Snapshot] = None
+) -> Optional[str]:
+    """Write *entry*'s event to the spool when no client could start.
+
+    Built here as the client would (scrubbed, the user's ``before_send``, cut
+    to size; the scope's tags, breadcrumbs and contexts applied), so the spool
+    holds what would have been sent; the next process whose client starts
+    with this ``spool_dir`` (or ``spool send``) delivers it.
+    """
+    import platform
+
+    from sentry_sdk.envelope import Envelope
+    from sentry_sdk.serializer import serialize
+
+    from sentry_logging_std._spool import Spool
+
+    event, hint = build_event(entry, options, {})
+    event.update(
+        platform="python",
+        environment=options.environment or "production",
+        server_name=options.server_name or platform.node(),
+    )
+    if options.release:
+        event["release"] = options.release
+    if scope is None:
+        scope = scope_snapshot()
+    if scope.held:
+        event["breadcrumbs"] = {
+            "values": [crumb for crumb, _ in scope.held][-options.max_breadcrumbs :]
+        }
+    prepared = scope.scope.apply_to_event(event, hint)
+    if prepared is None:  # an event processor of the scope dropped it
+        return None
+    prepared = bounding_before_send(
+        options.limits, scrubbing_before_send(options.scrub, options.before_send)
+    )(prepared, hint)
+    if prepared is None:
+        return None
+    envelope = Envelope(headers={"event_id": prepared["event_id"]})
+    envelope.add_event(cast(Any, serialize(prepared)))
+    (result,) = Spool(options.spool_dir or "").write_many([envelope.serialize()])
+    if isinstance(result, OSError):
+        WORKER.count("dropped_spool_error")
+        return None
+    WORKER.count(KEPT_WITHOUT_CLIENT)
+    return str(prepared["event_id"])
+
+
+#: Events written to the spool because no client could start.
+KEPT_WITHOUT_CLIENT = "spooled_no_client"
 
 
 def send_entry(

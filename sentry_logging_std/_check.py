@@ -50,6 +50,26 @@ def _test_event(environment: Any, release: Any) -> dict[str, Any]:
     return event
 
 
+def _client_start_failure(options: Any) -> Any:
+    """Start a client as a SentryHandler with *options* would, and close it: the
+    reason it fails (the installed sentry-sdk refusing an option), or None."""
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    class Discard(Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            pass  # nothing is sent by this start
+
+    kwargs = options.client_kwargs()
+    kwargs["transport"] = Discard
+    try:
+        sentry_sdk.init(**kwargs)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    sentry_sdk.get_client().close(timeout=0)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     given = {
         key: value
@@ -76,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
         f"environment: {options.environment or '(not set)'}; "
         f"release: {options.release or '(not set)'}"
     )
+    failure = _client_start_failure(options)
+    if failure is not None:
+        print(f"client start failed: sentry-sdk's init refused this library's options: {failure}")
+        return EXIT_CONFIG
+    print("client start ok")
     event = _test_event(options.environment, options.release)
     envelope = Envelope(headers={"event_id": event["event_id"], "dsn": dsn.raw})
     envelope.add_event(cast(Any, event))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import collections
 import contextvars
 import logging
+import re
+import sys
 import threading
 import time
 import warnings
@@ -306,8 +308,12 @@ class ClientInitializer:
                     sentry_sdk.init(**chosen.client_kwargs())
             except Exception as exc:
                 self.failure = f"{type(exc).__name__}: {exc}"
-                diagnostics.warning("sentry-logging-std: sentry_sdk.init failed: %s", self.failure)
-                self._release_held(started=False)
+                WORKER.count(START_FAILED)
+                say_start_failed(self.failure, chosen)
+                if chosen.spool_dir is None:
+                    self._release_held(started=False)
+                # else breadcrumbs stay held, for the events kept in the spool
+                # (sentry-sdk drops a breadcrumb while no client is active)
                 return False
             finally:
                 self._initializing = False
@@ -406,6 +412,41 @@ class ClientInitializer:
 
 #: The count of events dropped because the client could not be started.
 NO_CLIENT = "dropped_no_client"
+#: Counted once when sentry-sdk's ``init`` failed (the reason is on stderr).
+START_FAILED = "client_start_failed"
+
+_UNKNOWN_OPTION = re.compile(r"[Uu]nknown option '?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def say_start_failed(failure: str, options: Options) -> None:
+    """Say on stderr, whatever ``debug`` is, that the client could not start, why,
+    and what to change: every event of the process depends on it."""
+    diagnostics.warning("sentry-logging-std: sentry_sdk.init failed: %s", failure)
+    unknown = _UNKNOWN_OPTION.search(failure)
+    if unknown:
+        advice = (
+            f"sentry-sdk {sentry_sdk.VERSION} does not accept the option {unknown.group(1)!r}:"
+            " install a sentry-sdk this release supports (see the README's compatibility"
+            " section) or leave that option out"
+        )
+    else:
+        advice = (
+            "check the handler's options; `python -m sentry_logging_std check` tries the same start"
+        )
+    if options.spool_dir is not None:
+        kept = f"events are kept in the spool {options.spool_dir} until a client can send them"
+    else:
+        kept = "no event will be sent by this process (stats(): dropped_no_client)"
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(
+                f"sentry-logging-std: the Sentry client could not start: {failure}\n"
+                f"  {advice};\n  {kept}.\n"
+            )
+            sys.stderr.flush()
+    except Exception:  # noqa: S110 - stderr itself is broken: nowhere left to say it
+        pass
+
 
 #: The longest a fork waits for a client start under way.
 START_WAIT_AT_FORK = 10.0

@@ -57,3 +57,27 @@ def test_dsn_from_the_environment_and_bad_dsn() -> None:
     assert result.returncode == 2
     assert "dsn: malformed DSN" in result.stdout
     assert check().returncode == 2
+
+
+def test_check_starts_a_client_as_the_handler_would() -> None:
+    """The check starts the client with this library's options (what sentry-sdk 3.0
+    refused): a start that fails is reported with its reason, a good one says ok."""
+    from sentry_sdk.integrations import Integration
+
+    from sentry_logging_std._check import _client_start_failure
+    from sentry_logging_std._options import parse_options
+
+    class Broken(Integration):
+        identifier = "broken_for_check"
+
+        @staticmethod
+        def setup_once() -> None:
+            raise TypeError("Unknown option 'before_send_transaction'")
+
+    good = parse_options({"dsn": "http://k@127.0.0.1:9/1"}, "check")
+    assert _client_start_failure(good) is None
+    bad = parse_options({"dsn": "http://k@127.0.0.1:9/1", "integrations": [Broken()]}, "check")
+    assert _client_start_failure(bad) == "TypeError: Unknown option 'before_send_transaction'"
+    with envelope_server() as server:
+        result = check("--dsn", server.dsn())
+    assert "client start ok" in result.stdout

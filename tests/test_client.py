@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any, ClassVar
@@ -320,3 +321,89 @@ def test_one_event_through_two_handlers(transport: CapturingTransport) -> None:
     (event,) = transport.events
     assert shown_message(event) == "once"
     assert first.last_event_id == second.last_event_id == event["event_id"]
+
+
+START_FAILS = """
+import logging, os, sys
+from sentry_sdk.integrations import Integration
+from sentry_logging_std import SentryHandler
+
+class Broken(Integration):
+    identifier = "broken_for_tests"
+
+    @staticmethod
+    def setup_once():
+        raise TypeError("Unknown option 'before_send_transaction'")
+
+options = {"spool_dir": os.environ["SPOOL"]} if os.environ["SPOOL"] else {}
+handler = SentryHandler(dsn=os.environ["DSN"], integrations=[Broken()], **options)
+log = logging.getLogger("app")
+log.addHandler(handler)
+log.warning("a breadcrumb first")
+log.error("payment failed", extra={"password": "hunter2", "order": 7})
+log.error("and a second one")
+handler.flush()
+import json
+print(json.dumps({k: v for k, v in handler.stats().items() if v}))
+"""
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["no spool", "spool"])
+def test_a_client_that_cannot_start_says_so_once(tmp_path: Any, spool: bool) -> None:
+    """The start fails (as sentry-sdk 3.0 refuses an option of 2.x): one message on
+    stderr with the reason and what to change, whatever debug is; counted; with a
+    spool the events wait there."""
+    from .envelope_server import envelope_server
+    from .test_delivery import run_script
+
+    with envelope_server() as server:
+        result = run_script(
+            START_FAILS, DSN=server.dsn(), SPOOL=str(tmp_path / "spool") if spool else ""
+        )
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "could not start" in line]
+    assert len(said) == 1, result.stderr
+    assert "Unknown option 'before_send_transaction'" in said[0]
+    assert "does not accept the option 'before_send_transaction'" in result.stderr
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert counts["client_start_failed"] == 1
+    if spool:
+        assert "events are kept in the spool" in result.stderr
+        assert counts["spooled_no_client"] == 2
+        assert "dropped_no_client" not in counts
+    else:
+        assert counts["dropped_no_client"] == 2
+
+
+def test_events_spooled_while_no_client_could_start_are_delivered_later(tmp_path: Any) -> None:
+    """The next process whose client starts with the same spool sends them, scrubbed,
+    with the breadcrumb logged before them."""
+    from .envelope_server import envelope_server
+    from .test_delivery import run_script
+
+    spool = str(tmp_path / "spool")
+    with envelope_server() as server:
+        failed = run_script(START_FAILS, DSN=server.dsn(), SPOOL=spool)
+        assert failed.returncode == 0, failed.stderr
+        assert server.requests == 0  # nothing could be sent
+        later = run_script(
+            """
+            import os
+            from sentry_logging_std import SentryHandler
+            handler = SentryHandler(dsn=os.environ["DSN"], spool_dir=os.environ["SPOOL"])
+            assert handler.init()
+            handler.flush()
+            """,
+            DSN=server.dsn(),
+            SPOOL=spool,
+        )
+        assert later.returncode == 0, later.stderr
+        assert server.wait_for(2, timeout=20)
+        events = sorted(server.events(), key=lambda e: e["logentry"]["message"])
+    assert [e["logentry"]["message"] for e in events] == ["and a second one", "payment failed"]
+    payment = events[1]
+    assert "hunter2" not in str(payment)
+    assert payment["contexts"]["extra"]["order"] == 7
+    assert payment["environment"] == "production"
+    crumbs = [c["message"] for c in payment.get("breadcrumbs", {}).get("values", [])]
+    assert crumbs == ["a breadcrumb first"]
