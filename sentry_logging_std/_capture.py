@@ -19,12 +19,11 @@ from typing import Any, Callable, Optional, Union, cast
 import sentry_sdk
 from sentry_sdk.scope import use_isolation_scope
 
-from sentry_logging_std._bound import CUT_HINT, SCRUB_MARGIN, bounding_before_send, cut_event
+from sentry_logging_std._bound import CUT_HINT, SCRUB_MARGIN, cut_event
 from sentry_logging_std._client import INITIALIZER, NO_CLIENT, OWN_EVENT_HINT, mark_captured
 from sentry_logging_std._flood import FloodGate, Held, release_all_gates
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._options import Options
-from sentry_logging_std._scrub import scrubbing_before_send
 from sentry_logging_std._stacks import (
     FrameKey,
     FrozenFrame,
@@ -389,9 +388,7 @@ def keep_without_client(
     prepared = scope.scope.apply_to_event(event, hint)
     if prepared is None:  # an event processor of the scope dropped it
         return None
-    prepared = bounding_before_send(
-        options.limits, scrubbing_before_send(options.scrub, options.before_send)
-    )(prepared, hint)
+    prepared = options.event_before_send()(prepared, hint)
     if prepared is None:
         return None
     envelope = Envelope(headers={"event_id": prepared["event_id"]})

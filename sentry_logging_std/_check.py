@@ -6,7 +6,7 @@ import argparse
 import platform
 import uuid
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any, Optional, cast
 
 from sentry_sdk.envelope import Envelope
 
@@ -50,7 +50,7 @@ def _test_event(environment: Any, release: Any) -> dict[str, Any]:
     return event
 
 
-def _client_start_failure(options: Any) -> Any:
+def _client_start_failure(options: Any) -> Optional[str]:
     """Start a client as a SentryHandler with *options* would, and close it: the
     reason it fails (the installed sentry-sdk refusing an option), or None."""
     import sentry_sdk

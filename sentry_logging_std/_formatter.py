@@ -70,6 +70,16 @@ def _options_from_fmt(fmt: object) -> dict[str, str]:
     return options
 
 
+def _event_id_of(record: logging.LogRecord) -> Optional[str]:
+    """The Sentry event id of *record* (``_link.sentry_event_id``, imported on first use:
+    a program with no Sentry front door never loads sentry-sdk)."""
+    global _event_id_of
+    from sentry_logging_std._link import sentry_event_id
+
+    _event_id_of = sentry_event_id  # every later call goes straight there
+    return sentry_event_id(record)
+
+
 class JsonFormatter(logging.Formatter, PickledAsArguments):
     """One ECS JSON object per record, with one JSON type per key path, always.
 
@@ -166,9 +176,7 @@ class JsonFormatter(logging.Formatter, PickledAsArguments):
                 # A Sentry front door exists (sentry-sdk is loaded) for any
                 # record at or above it.
                 if record.levelno >= FRONT_DOORS.lowest_event_level:
-                    from sentry_logging_std._link import sentry_event_id
-
-                    event_id = sentry_event_id(record)
+                    event_id = _event_id_of(record)
             except Exception:
                 event_id = None
             trace = current_trace()

@@ -194,11 +194,7 @@ class Options:
         }
         if self.server_name is not None:
             kwargs["server_name"] = self.server_name
-        # Scrubbing first, then the user's before_send, then the last cut to
-        # size: whatever the steps before it added is bounded too.
-        kwargs["before_send"] = bounding_before_send(
-            self.limits, scrubbing_before_send(self.scrub, self.before_send)
-        )
+        kwargs["before_send"] = self.event_before_send()
         kwargs["before_send_transaction"] = scrubbing_before_send_transaction(self.scrub)
         if self.send_default_pii:
             # Off is sentry-sdk's default; newer releases warn whenever the
@@ -207,6 +203,14 @@ class Options:
         if self.dsn is not None:
             kwargs["transport"] = make_transport(self)
         return kwargs
+
+    def event_before_send(self) -> Callable[[Any, Any], Any]:
+        """What every event goes through last: scrubbing, then the user's
+        ``before_send``, then the last cut to size (whatever the steps before it
+        added is bounded too)."""
+        return bounding_before_send(
+            self.limits, scrubbing_before_send(self.scrub, self.before_send)
+        )
 
     def _integrations(self) -> list[Any]:
         """The user's integrations, plus silenced ones that would duplicate the front doors.
