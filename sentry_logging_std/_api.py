@@ -9,8 +9,8 @@ from typing import Any, Optional, cast
 import sentry_sdk
 
 from sentry_logging_std._capture import build_event, sentry_level
-from sentry_logging_std._client import INITIALIZER
 from sentry_logging_std._options import parse_options
+from sentry_logging_std._reporter import client_ready
 from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
 
 __all__ = ["capture_error"]
@@ -40,7 +40,7 @@ def capture_error(
     if levelno is None:
         raise ValueError(f"capture_error: level must be one of {', '.join(_LEVEL_NUMBERS)}")
     try:
-        if not INITIALIZER.ensure():
+        if not client_ready():
             return None
         return _capture(err, tags, context, levelno)
     except Exception:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 
-from sentry_logging_std._client import INITIALIZER, REQUEST_SCRUBS
+from sentry_logging_std._client import REQUEST_SCRUBS
 from sentry_logging_std._web import (
     RequestState,
     current_exc_info,
@@ -67,7 +67,7 @@ class AsgiMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            INITIALIZER.ensure(self.options.client)
+            self.options.reporter.init()
             scope = _continue_w3c(scope)
         except Exception:
             diagnostics.debug("sentry-logging-std: ASGI request set-up failed", exc_info=True)

@@ -35,6 +35,7 @@ from sentry_logging_std._tags import sanitize_tag_key, sanitize_tag_value
 from sentry_logging_std._worker import WORKER
 
 __all__ = [
+    "OWN_EVENT_HINT",
     "RESERVED_EXTRAS",
     "LogEntry",
     "Snapshot",

@@ -39,6 +39,7 @@ __all__ = [
     "ClientInitializer",
     "delivery_stats",
     "mark_captured",
+    "reported_elsewhere",
     "was_captured",
 ]
 
@@ -54,32 +55,52 @@ OWN_EVENT_HINT = "sentry_logging_std"
 # after the handler did and would capture it a second time; the event
 # processor below drops that second event.
 _captured: weakref.WeakSet[Any] = weakref.WeakSet()
+# Records that cannot be weakly referenced (a structlog event dict, which a
+# stdlib logger then carries as a record's ``msg``): the most recent ones, by
+# identity, each kept alive so that its id stays its own.
+_captured_dicts: collections.OrderedDict[int, Any] = collections.OrderedDict()
+_MAX_CAPTURED_DICTS = 1024
 _captured_lock = ForkSafeLock()
 
 
 def mark_captured(record: Any) -> None:
-    """Remember that *record* became an event, so no other path sends it again."""
-    try:
-        with _captured_lock:
+    """Remember that *record* was reported, so no other path reports it again."""
+    with _captured_lock:
+        try:
             _captured.add(record)
-    except TypeError:  # not weak-referenceable: nothing else can hold it either
-        pass
+        except TypeError:  # not weak-referenceable: remembered by identity
+            _captured_dicts[id(record)] = record
+            while len(_captured_dicts) > _MAX_CAPTURED_DICTS:
+                _captured_dicts.popitem(last=False)
 
 
 def was_captured(record: Any) -> bool:
-    """Whether *record* has already been turned into an event by this library."""
-    try:
-        with _captured_lock:
+    """Whether *record* has already been reported by this library."""
+    with _captured_lock:
+        try:
             return record in _captured
-    except TypeError:
-        return False
+        except TypeError:
+            return _captured_dicts.get(id(record)) is record
+
+
+def reported_elsewhere(record: Any) -> bool:
+    """Whether a stdlib *record* is one this library reported already, itself or as
+    the structlog event dict it was made from (its ``msg``, with structlog's
+    ``ProcessorFormatter.wrap_for_formatter``; its ``sentry_event_id``
+    attribute, with ``render_to_log_kwargs``)."""
+    if was_captured(record):
+        return True
+    msg = getattr(record, "msg", None)
+    if type(msg) is dict:
+        return was_captured(msg)
+    return "sentry_event_id" in getattr(record, "__dict__", {})
 
 
 def _drop_duplicate_log_events(event: Any, hint: Any) -> Any:
     if not hint or hint.get(OWN_EVENT_HINT):
         return event
     record = hint.get("log_record")
-    if record is None or not was_captured(record):
+    if record is None or not reported_elsewhere(record):
         return event
     return None
 

@@ -5,22 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from typing import Any, Callable, Optional, Union
 
-from sentry_logging_std._capture import (
-    LogEntry,
-    add_breadcrumb,
-    event_id_for,
-    flood_gate,
-    scope_snapshot,
-    send_entry,
-)
-from sentry_logging_std._client import INITIALIZER, delivery_stats, was_captured
-from sentry_logging_std._flood import Held, flood_key
+from sentry_sdk.integrations.logging import LoggingIntegration
+
+from sentry_logging_std._capture import LogEntry
 from sentry_logging_std._options import Options, parse_options
+from sentry_logging_std._reporter import Reporter
 from sentry_logging_std._stacks import caller_frame, freeze_stack
-from sentry_logging_std._worker import WORKER
 
 __all__ = ["IGNORED_LOGGERS", "STANDARD_RECORD_ATTRS", "SentryHandler", "entry_from_record"]
 
@@ -146,35 +138,45 @@ class SentryHandler(logging.Handler):
     """
 
     def __init__(self, level: Any = logging.NOTSET, **options: Any) -> None:
-        self.options: Options = parse_options(options, "SentryHandler")
+        parsed = parse_options(options, "SentryHandler")
         super().__init__(level)
-        self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
-        #: The id of the last event this handler handed to sentry-sdk, or None.
-        self.last_event_id: Optional[str] = None
-        self._flood = flood_gate(self.options)
-        INITIALIZER.register(self.options)
+        self._reporter = Reporter(parsed, LoggingIntegration)
+
+    @property
+    def options(self) -> Options:
+        """This handler's validated options."""
+        return self._reporter.options
+
+    @options.setter
+    def options(self, options: Options) -> None:
+        self._reporter.options = options
+
+    @property
+    def last_event_id(self) -> Optional[str]:
+        """The id of the last event this handler handed to sentry-sdk, or None."""
+        return self._reporter.last_event_id
 
     def init(self) -> bool:
         """Start the client now instead of on the first record; True if one is running."""
-        return INITIALIZER.ensure(self.options)
+        return self._reporter.init()
 
     @property
     def running(self) -> bool:
         """Whether a sentry-sdk client is active for this handler to send through."""
-        return INITIALIZER.running
+        return self._reporter.running
 
     def stats(self) -> dict[str, int]:
         """Counts of envelopes sent and dropped (by reason), and of those pending.
 
         Empty when the client's transport is not one of this library's.
         """
-        return delivery_stats(self.options, self._flood.suppressed_total)
+        return self._reporter.stats()
 
     def handle(self, record: logging.LogRecord) -> Any:
         # Like logging.Handler.handle, without holding the handler's lock
         # during emit: sentry-sdk is thread-safe, and the lock would make
         # every thread that logs wait for another thread's event.
-        if record.levelno < self._threshold or INITIALIZER.idle(self.options):
+        if not self._reporter.wants(record.levelno):
             return False
         result: Any = self.filter(record)
         if isinstance(result, logging.LogRecord):
@@ -198,50 +200,31 @@ class SentryHandler(logging.Handler):
             _reentry.active = False
 
     def _send(self, record: logging.LogRecord) -> Optional[str]:
-        if not INITIALIZER.can_send(self.options, record.levelno):
+        reporter = self._reporter
+        if not reporter.ready(record.levelno):
             return None
-        options = self.options
-        if record.levelno < self._threshold:  # emit() called directly
+        if not reporter.is_event(record.levelno):
+            reporter.breadcrumb(entry_from_record(record, with_stack=False))
             return None
-        if record.levelno >= options.event_level:
-            if was_captured(record):
-                # Sent already: by another SentryHandler the record passed
-                # through, or by the web middleware that logged it.
-                self.last_event_id = event_id_for(record)
-                return self.last_event_id
-            exc_info = record.exc_info if record.exc_info and record.exc_info[0] else None
-            verdict = self._flood.admit(
-                flood_key(
-                    record.name,
-                    record.msg,
-                    record.pathname,
-                    record.lineno,
-                    exc_info,
-                    record.__dict__.get("fingerprint"),
-                )
-            )
-            if verdict is None:
-                return None
-            entry = entry_from_record(record, with_stack=options.attach_stacktrace)
-            if isinstance(verdict, Held):  # held back: sent with the window's count when it ends
-                self._flood.keep(verdict, entry, scope_snapshot())
-                self.last_event_id = event_id_for(record)
-            else:
-                self.last_event_id = send_entry(entry, options)
-            return self.last_event_id
-        if not INITIALIZER.records_breadcrumbs_elsewhere():
-            add_breadcrumb(entry_from_record(record, with_stack=False))
-        return None
+        exc_info = record.exc_info if record.exc_info and record.exc_info[0] else None
+        key = (
+            record.name,
+            record.msg,
+            record.pathname,
+            record.lineno,
+            exc_info,
+            record.__dict__.get("fingerprint"),
+        )
+        with_stack = self.options.attach_stacktrace
+        event_id = reporter.event(record, key, lambda: entry_from_record(record, with_stack))
+        return event_id if isinstance(event_id, str) else None
 
     def flush(self) -> None:
         """Wait, at most ``shutdown_timeout`` in all, for queued events to be built and sent.
 
         What flood control holds back is sent first, with its counts.
         """
-        deadline = time.monotonic() + self.options.shutdown_timeout
-        self._flood.release()
-        WORKER.flush(self.options.shutdown_timeout)
-        INITIALIZER.flush(max(0.0, deadline - time.monotonic()))
+        self._reporter.flush()
 
     def close(self) -> None:
         try:

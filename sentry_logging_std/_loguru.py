@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
@@ -27,25 +26,16 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess without 
         "SentrySink needs loguru; install it with: pip install 'sentry-logging-std[loguru]'"
     ) from exc
 
-import sentry_sdk
 from sentry_sdk.integrations.loguru import LoguruIntegration
 from sentry_sdk.scope import add_global_event_processor
 
-from sentry_logging_std._capture import (
-    LogEntry,
-    add_breadcrumb,
-    event_id_for,
-    flood_gate,
-    scope_snapshot,
-    send_entry,
-)
-from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, delivery_stats
-from sentry_logging_std._flood import Held, flood_key
+from sentry_logging_std._capture import OWN_EVENT_HINT, LogEntry, event_id_for
 from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._loguru_compat import call_arguments
 from sentry_logging_std._options import Options, parse_options
+from sentry_logging_std._registry import FRONT_DOORS
+from sentry_logging_std._reporter import Pending, Reporter
 from sentry_logging_std._stacks import caller_frame, freeze_stack
-from sentry_logging_std._worker import WORKER
 
 __all__ = ["SentrySink", "loguru_event_id"]
 
@@ -82,14 +72,6 @@ def _key(record: Mapping[str, Any]) -> tuple[Any, ...]:
         record["line"],
         record["message"],
     )
-
-
-class _Pending:
-    __slots__ = ("entry", "scope")
-
-    def __init__(self, entry: Optional[LogEntry], scope: Any) -> None:
-        self.entry = entry  # None: handled at call time (a breadcrumb)
-        self.scope = scope
 
 
 # --- exactly one event when sentry-sdk's LoguruIntegration is active too ---------------------
@@ -144,7 +126,7 @@ def loguru_event_id(record: Mapping[str, Any]) -> Optional[str]:
     For a JSON line written by another loguru sink, whichever runs first.
     """
     levelno = record["level"].no
-    if levelno < INITIALIZER.lowest_event_level:
+    if levelno < FRONT_DOORS.lowest_event_level:
         return None
     for sink in list(_live_sinks):
         if sink.attached and levelno >= sink.options.event_level and sink.init():
@@ -170,19 +152,30 @@ class SentrySink:
         return (_sink_from_options, (self.options,))
 
     def _setup(self, options: Options) -> None:
-        self.options: Options = options
-        self._threshold = min(self.options.event_level, self.options.breadcrumb_level)
-        self._pending: collections.OrderedDict[tuple[Any, ...], _Pending] = (
+        self._reporter = Reporter(options, LoguruIntegration)
+        #: Call-time captures (format=sink.format) waiting for ``write``; None:
+        #: nothing to send for that record.
+        self._pending: collections.OrderedDict[tuple[Any, ...], Optional[Pending]] = (
             collections.OrderedDict()
         )
         self._pending_lock = ForkSafeLock()
         #: Whether loguru has handed this sink a record and not stopped it since.
         self.attached = True
-        #: The id of the last event this sink handed to sentry-sdk, or None.
-        self.last_event_id: Optional[str] = None
-        self._flood = flood_gate(self.options)
-        INITIALIZER.register(self.options)
         _live_sinks.add(self)
+
+    @property
+    def options(self) -> Options:
+        """This sink's validated options."""
+        return self._reporter.options
+
+    @options.setter
+    def options(self, options: Options) -> None:
+        self._reporter.options = options
+
+    @property
+    def last_event_id(self) -> Optional[str]:
+        """The id of the last event this sink handed to sentry-sdk, or None."""
+        return self._reporter.last_event_id
 
     # -- loguru's interface ----------------------------------------------------------------
 
@@ -191,15 +184,17 @@ class SentrySink:
         _written.pending_flush = True
         try:
             record = message.record
-            if record["level"].no < self._threshold or INITIALIZER.idle(self.options):
+            if not self._reporter.wants(record["level"].no):
                 return
-            pending = self._take_pending(record)
-            if pending is None:
-                on_logging_thread = record["thread"].id == threading.get_ident()
-                pending = self._call_time(record, on_logging_thread)
-            if pending.entry is not None:
-                _remember_sent(record)
-                self.last_event_id = send_entry(pending.entry, self.options, pending.scope)
+            key = _key(record)
+            if self._pending and key in self._pending:
+                with self._pending_lock:
+                    pending = self._pending.pop(key, None)
+                if pending is not None:
+                    _remember_sent(record)
+                    self._reporter.send(pending.entry, pending.scope)
+                return
+            self._call_time(record, record["thread"].id == threading.get_ident())
         except Exception:
             self._report_error()
 
@@ -210,8 +205,8 @@ class SentrySink:
         the sink takes the scope, the stack and the call's arguments here.
         """
         try:
-            if record["level"].no >= self._threshold and not INITIALIZER.idle(self.options):
-                pending = self._call_time(record, on_logging_thread=True, snapshot=True)
+            if self._reporter.wants(record["level"].no):
+                pending = self._call_time(record, on_logging_thread=True, later=True)
                 with self._pending_lock:
                     self._pending[_key(record)] = pending
                     while len(self._pending) > _MAX_PENDING:
@@ -229,12 +224,12 @@ class SentrySink:
 
     def init(self) -> bool:
         """Start the client now instead of on the first record; True if one is running."""
-        return INITIALIZER.ensure(self.options)
+        return self._reporter.init()
 
     @property
     def running(self) -> bool:
         """Whether a sentry-sdk client is active for this sink to send through."""
-        return INITIALIZER.running
+        return self._reporter.running
 
     def stats(self) -> dict[str, int]:
         """Counts of envelopes sent and dropped (by reason), and of those pending.
@@ -242,41 +237,35 @@ class SentrySink:
         The same counts as ``SentryHandler.stats()``; empty when the client's
         transport is not one of this library's.
         """
-        return delivery_stats(self.options, self._flood.suppressed_total)
+        return self._reporter.stats()
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events.
 
-        The call loguru itself makes after each message returns at once.
+        What flood control holds back goes first, with its counts. The call
+        loguru itself makes after each message returns at once.
         """
         if timeout is None and getattr(_written, "pending_flush", False):
             _written.pending_flush = False
             return
-        limit = self.options.shutdown_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        self._flood.release()  # what flood control holds back goes first, with its counts
-        WORKER.flush(limit)
-        INITIALIZER.flush(max(0.0, deadline - time.monotonic()))
+        self._reporter.flush(timeout)
 
     # -- internals -------------------------------------------------------------------------
 
-    def _take_pending(self, record: Mapping[str, Any]) -> Optional[_Pending]:
-        if not self._pending:
-            return None
-        with self._pending_lock:
-            return self._pending.pop(_key(record), None)
-
     def _call_time(
-        self, record: Mapping[str, Any], on_logging_thread: bool, snapshot: bool = False
-    ) -> _Pending:
-        if not INITIALIZER.can_send(self.options, record["level"].no):
-            return _Pending(None, None)
+        self, record: Mapping[str, Any], on_logging_thread: bool, later: bool = False
+    ) -> Optional[Pending]:
+        """Report *record*, or with *later* take what it needs now and return it."""
+        reporter = self._reporter
         levelno = record["level"].no
-        options = self.options
-        if levelno < options.event_level:
-            if on_logging_thread and not _integration_records_breadcrumbs():
-                add_breadcrumb(entry_from_loguru(record, with_stack=False, on_logging_thread=True))
-            return _Pending(None, None)
+        if not reporter.ready(levelno):
+            return None
+        if not reporter.is_event(levelno):
+            if on_logging_thread:
+                reporter.breadcrumb(
+                    entry_from_loguru(record, with_stack=False, on_logging_thread=True)
+                )
+            return None
         exception = record["exception"]
         exc_info = None
         if exception is not None and exception.value is not None:
@@ -284,28 +273,23 @@ class SentrySink:
         # The call's template, not the formatted message: "disk {} full" logged
         # for every disk is one error to flood control, as it is to Sentry.
         call = call_arguments(record) if on_logging_thread else None
-        verdict = self._flood.admit(
-            flood_key(
-                record["name"] or "",
-                ("" if exc_info is not None else call[0] if call else record["message"]),
-                record["file"].path,
-                record["line"],
-                exc_info,
-                record["extra"].get("fingerprint"),
-            )
+        key = (
+            record["name"] or "",
+            ("" if exc_info is not None else call[0] if call else record["message"]),
+            record["file"].path,
+            record["line"],
+            exc_info,
+            record["extra"].get("fingerprint"),
         )
-        if verdict is None:
-            return _Pending(None, None)
-        entry = entry_from_loguru(
-            record,
-            with_stack=options.attach_stacktrace,
-            on_logging_thread=on_logging_thread,
-            call=call,
-        )
-        if isinstance(verdict, Held):  # held back: sent with the window's count when it ends
-            self._flood.keep(verdict, entry, scope_snapshot())
-            return _Pending(None, None)
-        return _Pending(entry, scope_snapshot() if snapshot else None)
+        with_stack = self.options.attach_stacktrace
+
+        def build() -> LogEntry:
+            return entry_from_loguru(record, with_stack, on_logging_thread, call)
+
+        if not later:
+            _remember_sent(record)
+        result = reporter.event(record, key, build, later=later)
+        return result if isinstance(result, Pending) else None
 
     def _report_error(self) -> None:
         # Like logging.Handler.handleError: never raise into the application.
@@ -322,13 +306,6 @@ class SentrySink:
     def __repr__(self) -> str:
         target = self.options.dsn.netloc if self.options.dsn else "no DSN"
         return f"<SentrySink {target}>"
-
-
-def _integration_records_breadcrumbs() -> bool:
-    if INITIALIZER.owns_client:
-        return False
-    integration = sentry_sdk.get_client().get_integration(LoguruIntegration)
-    return integration is not None and getattr(LoguruIntegration, "level", 20) is not None
 
 
 def entry_from_loguru(

@@ -21,6 +21,7 @@ caller's trace). Inside that, this library adds, once for both protocols:
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import logging
 import re
@@ -32,10 +33,10 @@ from typing import Any, Optional, cast
 import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
 
-from sentry_logging_std._capture import LogEntry, capture_entry, send_entry
-from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, REQUEST_SCRUBS, mark_captured
+from sentry_logging_std._client import INITIALIZER, OWN_EVENT_HINT, REQUEST_SCRUBS
 from sentry_logging_std._handler import entry_from_record
 from sentry_logging_std._options import DEFAULTS, Options, parse_options
+from sentry_logging_std._reporter import Reporter
 from sentry_logging_std._scrub import MARKER
 from sentry_logging_std._tags import sanitize_tag_value
 
@@ -87,6 +88,8 @@ class WebOptions:
     """A middleware's validated options."""
 
     client: Options
+    #: The core the crash path reports through (it registers the client options).
+    reporter: Reporter
     error_message: str
     expose_errors: bool
     event_id_header: Optional[str]
@@ -124,7 +127,7 @@ def parse_web_options(kwargs: Mapping[str, Any], owner: str) -> WebOptions:
     if service is not None and (not isinstance(service, str) or not service.strip()):
         raise TypeError(f"service: expected a non-empty string or None, got {service!r}")
 
-    INITIALIZER.register(client)
+    reporter = Reporter(client)
     if logger == OWN_LOGGER or logger.startswith(OWN_LOGGER + "."):
         # Every record of this library's own web logger is a crash already sent
         # as an event: sentry-sdk's logging integration (on a client the
@@ -132,6 +135,7 @@ def parse_web_options(kwargs: Mapping[str, Any], owner: str) -> WebOptions:
         ignore_logger(logger)
     return WebOptions(
         client=client,
+        reporter=reporter,
         error_message=message,
         expose_errors=expose,
         event_id_header=header or None,
@@ -320,13 +324,8 @@ def report_failure(
     )
     state.own_record = record
     try:
-        if INITIALIZER.can_send(options.client, logging.ERROR):
-            # Taken now: the record's data and the exception chain's frames.
-            entry = entry_from_record(record, with_stack=False)
-            # Marked before it is logged: a SentryHandler on the middleware's
-            # logger then knows it has been sent and does not send it again.
-            mark_captured(record)
-            state.event_id = _send_crash(entry, options, mechanism, exc is state.failure)
+        # Taken now: the record's data and the exception chain's frames.
+        state.event_id = _send_crash(record, options, mechanism, exc is state.failure)
     except Exception:
         diagnostics.warning(
             "sentry-logging-std: could not capture a request's crash", exc_info=True
@@ -340,7 +339,7 @@ def report_failure(
 
 
 def _send_crash(
-    entry: LogEntry, options: WebOptions, mechanism: str, held_back: bool
+    record: logging.LogRecord, options: WebOptions, mechanism: str, held_back: bool
 ) -> Optional[str]:
     """Send a request's crash; off this thread unless ``capture="sync"``. Returns its event id.
 
@@ -349,7 +348,6 @@ def _send_crash(
     is built on the capture worker with a snapshot of the request's scopes:
     its request data, tags, user and trace stay those of this request.
     """
-    client_options = options.client
 
     def unhandled(event: dict[str, Any], hint: dict[str, Any]) -> None:
         values = event.get("exception", {}).get("values")
@@ -362,9 +360,8 @@ def _send_crash(
             # filter, which would now drop this event as a repeat.
             del hint["exc_info"]
 
-    if client_options.capture == "sync":
-        return capture_entry(entry, client_options, adjust=unhandled)
-    return send_entry(entry, client_options, adjust=unhandled)
+    build = functools.partial(entry_from_record, record, with_stack=False)
+    return options.reporter.crash(record, build, unhandled)
 
 
 def error_response(

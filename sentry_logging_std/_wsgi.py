@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import sentry_sdk
 from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
 
-from sentry_logging_std._client import INITIALIZER, REQUEST_SCRUBS
+from sentry_logging_std._client import REQUEST_SCRUBS
 from sentry_logging_std._web import (
     RequestState,
     current_exc_info,
@@ -97,7 +97,7 @@ class WsgiMiddleware:
         and need a running client (so the first request of a process pays
         for the start).
         """
-        INITIALIZER.ensure(self.options.client)
+        self.options.reporter.init()
         client = sentry_sdk.get_client()
         self._pii = sends_pii()
         # An inactive client is looked at again on the next request.

@@ -42,8 +42,12 @@ def test_a_hung_send_does_not_hold_the_writer(tmp_path: Path) -> None:
             for n in range(20):
                 log.error("behind the hung send %d", n)
                 time.sleep(0.01)
+            # The writer renames a batch into the spool, then settles its count:
+            # wait for both, so that the file and the count are read after the write.
             deadline = time.monotonic() + 10
-            while on_disk(tmp_path) < 21 and time.monotonic() < deadline:
+            while time.monotonic() < deadline and (
+                on_disk(tmp_path) < 21 or handler.stats()["pending"] > 1
+            ):
                 time.sleep(0.01)
             assert on_disk(tmp_path) == 21
             assert handler.stats()["pending"] <= 1  # only the send in flight
