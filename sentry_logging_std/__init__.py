@@ -1,7 +1,7 @@
 """Report errors to Sentry through the logging you already use.
 
 Importing the package costs almost nothing: each public name is loaded on
-first use (a module ``__getattr__``), so sentry-sdk, loguru and
+first use (a module ``__getattr__``), so sentry-sdk, loguru, structlog and
 ``importlib.metadata`` are imported only by what needs them.
 """
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sentry_logging_std._handler import SentryHandler
     from sentry_logging_std._loguru import SentrySink
     from sentry_logging_std._loguru_json import LoguruJsonFormat
+    from sentry_logging_std._structlog_json import JsonRenderer
     from sentry_logging_std._wsgi import WsgiMiddleware
 
     __version__: str
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsgiMiddleware",
     "JsonFormatter",
+    "JsonRenderer",
     "LoguruJsonFormat",
     "SentryHandler",
     "SentrySink",
@@ -38,6 +40,7 @@ __all__ = [
 _HOMES = {
     "AsgiMiddleware": "_asgi",
     "JsonFormatter": "_formatter",
+    "JsonRenderer": "_structlog_json",
     "LoguruJsonFormat": "_loguru_json",
     "SentryHandler": "_handler",
     "SentrySink": "_loguru",
