@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sentry_logging_std._handler import SentryHandler
     from sentry_logging_std._loguru import SentrySink
     from sentry_logging_std._loguru_json import LoguruJsonFormat
+    from sentry_logging_std._structlog import SentryProcessor
     from sentry_logging_std._structlog_json import JsonRenderer
     from sentry_logging_std._wsgi import WsgiMiddleware
 
@@ -28,6 +29,7 @@ __all__ = [
     "JsonRenderer",
     "LoguruJsonFormat",
     "SentryHandler",
+    "SentryProcessor",
     "SentrySink",
     "WsgiMiddleware",
     "__version__",
@@ -43,6 +45,7 @@ _HOMES = {
     "JsonRenderer": "_structlog_json",
     "LoguruJsonFormat": "_loguru_json",
     "SentryHandler": "_handler",
+    "SentryProcessor": "_structlog",
     "SentrySink": "_loguru",
     "WsgiMiddleware": "_wsgi",
     "capture_error": "_api",

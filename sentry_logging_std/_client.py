@@ -77,10 +77,10 @@ def mark_captured(record: Any) -> None:
 def was_captured(record: Any) -> bool:
     """Whether *record* has already been reported by this library."""
     with _captured_lock:
-        try:
-            return record in _captured
-        except TypeError:
-            return _captured_dicts.get(id(record)) is record
+        # (A WeakSet answers False for what it cannot hold, without raising.)
+        if _captured_dicts and _captured_dicts.get(id(record)) is record:
+            return True
+        return record in _captured
 
 
 def reported_elsewhere(record: Any) -> bool:
@@ -92,7 +92,7 @@ def reported_elsewhere(record: Any) -> bool:
         return True
     msg = getattr(record, "msg", None)
     if type(msg) is dict:
-        return was_captured(msg)
+        return was_captured(msg) or "sentry_event_id" in msg
     return "sentry_event_id" in getattr(record, "__dict__", {})
 
 
