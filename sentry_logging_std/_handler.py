@@ -176,7 +176,8 @@ class SentryHandler(logging.Handler):
         # Like logging.Handler.handle, without holding the handler's lock
         # during emit: sentry-sdk is thread-safe, and the lock would make
         # every thread that logs wait for another thread's event.
-        if not self._reporter.wants(record.levelno):
+        reporter = self._reporter
+        if record.levelno < reporter.threshold or not reporter.wants(record.levelno):
             return False
         result: Any = self.filter(record)
         if isinstance(result, logging.LogRecord):
