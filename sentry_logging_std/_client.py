@@ -66,21 +66,24 @@ _captured_lock = ForkSafeLock()
 def mark_captured(record: Any) -> None:
     """Remember that *record* was reported, so no other path reports it again."""
     with _captured_lock:
-        try:
-            _captured.add(record)
-        except TypeError:  # not weak-referenceable: remembered by identity
-            _captured_dicts[id(record)] = record
-            while len(_captured_dicts) > _MAX_CAPTURED_DICTS:
-                _captured_dicts.popitem(last=False)
+        if type(record) is not dict:
+            try:
+                _captured.add(record)
+            except TypeError:  # not weak-referenceable: remembered by identity
+                pass
+            else:
+                return
+        _captured_dicts[id(record)] = record
+        while len(_captured_dicts) > _MAX_CAPTURED_DICTS:
+            _captured_dicts.popitem(last=False)
 
 
 def was_captured(record: Any) -> bool:
     """Whether *record* has already been reported by this library."""
     with _captured_lock:
-        # (A WeakSet answers False for what it cannot hold, without raising.)
-        if _captured_dicts and _captured_dicts.get(id(record)) is record:
-            return True
-        return record in _captured
+        if type(record) is dict:  # (a WeakSet answers False for what it cannot hold)
+            return _captured_dicts.get(id(record)) is record
+        return record in _captured or _captured_dicts.get(id(record)) is record
 
 
 def reported_elsewhere(record: Any) -> bool:

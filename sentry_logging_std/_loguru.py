@@ -186,10 +186,9 @@ class SentrySink:
             record = message.record
             if not self._reporter.wants(record["level"].no):
                 return
-            key = _key(record)
-            if self._pending and key in self._pending:
+            if self._pending and _key(record) in self._pending:
                 with self._pending_lock:
-                    pending = self._pending.pop(key, None)
+                    pending = self._pending.pop(_key(record), None)
                 if pending is not None:
                     _remember_sent(record)
                     self._reporter.send(pending.entry, pending.scope)
