@@ -44,6 +44,7 @@ __all__ = [
     "capture_entry",
     "event_id_for",
     "flood_gate",
+    "safe_text",
     "scope_snapshot",
     "send_entry",
     "sentry_level",
@@ -53,6 +54,17 @@ __all__ = [
 RESERVED_EXTRAS = frozenset({"tags", "fingerprint", "user"})
 
 _LEVELS = ((50, "fatal"), (40, "error"), (30, "warning"), (20, "info"))
+
+
+def safe_text(value: Any) -> str:
+    """*value* as text for a message or template: str(), else repr(), else a placeholder."""
+    try:
+        return value if isinstance(value, str) else str(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return f"<unprintable {type(value).__name__}>"
 
 
 def sentry_level(levelno: int) -> str:

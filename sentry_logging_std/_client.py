@@ -27,6 +27,7 @@ from sentry_sdk.scope import add_global_event_processor
 
 from sentry_logging_std._forksafe import ForkSafeLock, after_fork_in_child, before_fork
 from sentry_logging_std._registry import FRONT_DOORS
+from sentry_logging_std._structlog_keys import EVENT_ID_KEY
 from sentry_logging_std._worker import WORKER, exiting
 
 if TYPE_CHECKING:
@@ -95,8 +96,8 @@ def reported_elsewhere(record: Any) -> bool:
         return True
     msg = getattr(record, "msg", None)
     if type(msg) is dict:
-        return was_captured(msg) or "sentry_event_id" in msg
-    return "sentry_event_id" in getattr(record, "__dict__", {})
+        return was_captured(msg) or EVENT_ID_KEY in msg
+    return EVENT_ID_KEY in getattr(record, "__dict__", {})
 
 
 def _drop_duplicate_log_events(event: Any, hint: Any) -> Any:

@@ -9,9 +9,9 @@ from typing import Any, Callable, Optional, Union
 
 from sentry_sdk.integrations.logging import LoggingIntegration
 
-from sentry_logging_std._capture import LogEntry
-from sentry_logging_std._options import Options, parse_options
-from sentry_logging_std._reporter import Reporter
+from sentry_logging_std._capture import LogEntry, safe_text
+from sentry_logging_std._options import parse_options
+from sentry_logging_std._reporter import FrontDoor, Reporter
 from sentry_logging_std._stacks import caller_frame, freeze_stack
 
 __all__ = ["IGNORED_LOGGERS", "STANDARD_RECORD_ATTRS", "SentryHandler", "entry_from_record"]
@@ -30,22 +30,12 @@ STANDARD_RECORD_ATTRS = frozenset(
 _reentry = threading.local()
 
 
-def _safe_text(value: Any) -> str:
-    try:
-        return value if isinstance(value, str) else str(value)
-    except Exception:
-        try:
-            return repr(value)
-        except Exception:
-            return f"<unprintable {type(value).__name__}>"
-
-
 def _formatted(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
     except Exception:
         # Arguments that do not fit the template: keep both, lose nothing.
-        return f"{_safe_text(record.msg)} {_safe_text(record.args)}"
+        return f"{safe_text(record.msg)} {safe_text(record.args)}"
 
 
 #: Types whose values never change: a log call's arguments of these alone
@@ -60,7 +50,7 @@ def _format(msg: str, args: tuple[Any, ...]) -> str:
     try:
         return msg % args
     except Exception:
-        return f"{msg} {_safe_text(args)}"
+        return f"{msg} {safe_text(args)}"
 
 
 def _message(record: logging.LogRecord) -> Union[str, Callable[[], str]]:
@@ -109,7 +99,7 @@ def entry_from_record(record: logging.LogRecord, with_stack: bool) -> LogEntry:
         record=record,
         logger=record.name,
         levelno=record.levelno,
-        template=_safe_text(record.msg),
+        template=safe_text(record.msg),
         params=params,
         message=_message(record),
         created=record.created,
@@ -128,7 +118,7 @@ def entry_from_record(record: logging.LogRecord, with_stack: bool) -> LogEntry:
     )
 
 
-class SentryHandler(logging.Handler):
+class SentryHandler(FrontDoor, logging.Handler):
     """Sends ERROR records to Sentry as events and lower ones as breadcrumbs.
 
     Every keyword argument is an option (see the README's table); all are
@@ -142,42 +132,11 @@ class SentryHandler(logging.Handler):
         super().__init__(level)
         self._reporter = Reporter(parsed, LoggingIntegration)
 
-    @property
-    def options(self) -> Options:
-        """This handler's validated options."""
-        return self._reporter.options
-
-    @options.setter
-    def options(self, options: Options) -> None:
-        self._reporter.options = options
-
-    @property
-    def last_event_id(self) -> Optional[str]:
-        """The id of the last event this handler handed to sentry-sdk, or None."""
-        return self._reporter.last_event_id
-
-    def init(self) -> bool:
-        """Start the client now instead of on the first record; True if one is running."""
-        return self._reporter.init()
-
-    @property
-    def running(self) -> bool:
-        """Whether a sentry-sdk client is active for this handler to send through."""
-        return self._reporter.running
-
-    def stats(self) -> dict[str, int]:
-        """Counts of envelopes sent and dropped (by reason), and of those pending.
-
-        Empty when the client's transport is not one of this library's.
-        """
-        return self._reporter.stats()
-
     def handle(self, record: logging.LogRecord) -> Any:
         # Like logging.Handler.handle, without holding the handler's lock
         # during emit: sentry-sdk is thread-safe, and the lock would make
         # every thread that logs wait for another thread's event.
-        reporter = self._reporter
-        if record.levelno < reporter.threshold or not reporter.wants(record.levelno):
+        if not self._reporter.wants(record.levelno):
             return False
         result: Any = self.filter(record)
         if isinstance(result, logging.LogRecord):

@@ -34,7 +34,7 @@ from sentry_logging_std._forksafe import ForkSafeLock
 from sentry_logging_std._loguru_compat import call_arguments
 from sentry_logging_std._options import Options, parse_options
 from sentry_logging_std._registry import FRONT_DOORS
-from sentry_logging_std._reporter import Pending, Reporter
+from sentry_logging_std._reporter import FrontDoor, Pending, Reporter, report_failure
 from sentry_logging_std._stacks import caller_frame, freeze_stack
 
 __all__ = ["SentrySink", "loguru_event_id"]
@@ -134,7 +134,7 @@ def loguru_event_id(record: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
-class SentrySink:
+class SentrySink(FrontDoor):
     """A loguru sink: ``logger.add(SentrySink(dsn=...), level="INFO")``.
 
     Takes the same options as :class:`SentryHandler`; ``event_level`` and
@@ -163,20 +163,6 @@ class SentrySink:
         self.attached = True
         _live_sinks.add(self)
 
-    @property
-    def options(self) -> Options:
-        """This sink's validated options."""
-        return self._reporter.options
-
-    @options.setter
-    def options(self, options: Options) -> None:
-        self._reporter.options = options
-
-    @property
-    def last_event_id(self) -> Optional[str]:
-        """The id of the last event this sink handed to sentry-sdk, or None."""
-        return self._reporter.last_event_id
-
     # -- loguru's interface ----------------------------------------------------------------
 
     def write(self, message: Any) -> None:
@@ -186,16 +172,19 @@ class SentrySink:
             record = message.record
             if not self._reporter.wants(record["level"].no):
                 return
-            if self._pending and _key(record) in self._pending:
+            if self._pending:  # taken at call time by format (enqueue=True)?
+                key = _key(record)
                 with self._pending_lock:
-                    pending = self._pending.pop(_key(record), None)
-                if pending is not None:
-                    _remember_sent(record)
-                    self._reporter.send(pending.entry, pending.scope)
-                return
+                    taken = key in self._pending
+                    pending = self._pending.pop(key, None)
+                if taken:
+                    if pending is not None:
+                        _remember_sent(record)
+                        self._reporter.send(pending.entry, pending.scope)
+                    return
             self._call_time(record, record["thread"].id == threading.get_ident())
         except Exception:
-            self._report_error()
+            report_failure("SentrySink")
 
     def format(self, record: Mapping[str, Any]) -> str:
         """For ``logger.add(sink, format=sink.format, enqueue=True)``: call-time capture.
@@ -211,7 +200,7 @@ class SentrySink:
                     while len(self._pending) > _MAX_PENDING:
                         self._pending.popitem(last=False)
         except Exception:
-            self._report_error()
+            report_failure("SentrySink")
         return "{message}"
 
     def stop(self) -> None:
@@ -220,23 +209,6 @@ class SentrySink:
         self.flush(self.options.shutdown_timeout)
 
     # -- API shared with SentryHandler ------------------------------------------------------
-
-    def init(self) -> bool:
-        """Start the client now instead of on the first record; True if one is running."""
-        return self._reporter.init()
-
-    @property
-    def running(self) -> bool:
-        """Whether a sentry-sdk client is active for this sink to send through."""
-        return self._reporter.running
-
-    def stats(self) -> dict[str, int]:
-        """Counts of envelopes sent and dropped (by reason), and of those pending.
-
-        The same counts as ``SentryHandler.stats()``; empty when the client's
-        transport is not one of this library's.
-        """
-        return self._reporter.stats()
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events.
@@ -289,18 +261,6 @@ class SentrySink:
             _remember_sent(record)
         result = reporter.event(record, key, build, later=later)
         return result if isinstance(result, Pending) else None
-
-    def _report_error(self) -> None:
-        # Like logging.Handler.handleError: never raise into the application.
-        import sys
-        import traceback
-
-        if sys.stderr is not None:
-            try:
-                sys.stderr.write("--- sentry-logging-std: SentrySink failed ---\n")
-                traceback.print_exc(file=sys.stderr)
-            except Exception:  # noqa: S110 - stderr itself is broken: nowhere left to report
-                pass
 
     def __repr__(self) -> str:
         target = self.options.dsn.netloc if self.options.dsn else "no DSN"

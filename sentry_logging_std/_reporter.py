@@ -13,7 +13,9 @@ and the door's ``init()``, ``running``, ``stats()`` and ``flush()``.
 
 from __future__ import annotations
 
+import sys
 import time
+import traceback
 from typing import Any, Callable, Optional, Union
 
 import sentry_sdk
@@ -34,16 +36,13 @@ from sentry_logging_std._client import (
     delivery_stats,
     mark_captured,
     reported_elsewhere,
-    was_captured,
 )
 from sentry_logging_std._flood import Held, flood_key
 from sentry_logging_std._options import Options
+from sentry_logging_std._structlog_keys import EVENT_ID_KEY
 from sentry_logging_std._worker import WORKER
 
-__all__ = ["EVENT_ID_KEY", "FloodKey", "Pending", "Reporter", "client_ready"]
-
-#: The structlog event dict key SentryProcessor puts an event's id under.
-EVENT_ID_KEY = "sentry_event_id"
+__all__ = ["FloodKey", "FrontDoor", "Pending", "Reporter", "client_ready", "report_failure"]
 
 #: What flood control tells one error from another by: the logger, the call's
 #: template, the file and line, the exception (its type and where it was
@@ -128,6 +127,7 @@ class Reporter:
         entry = build()
         if isinstance(verdict, Held):  # held back: sent with the window's count when it ends
             self._flood.keep(verdict, entry, scope_snapshot())
+            mark_captured(record)  # to be sent: no other door sends it meanwhile
             event_id = self.last_event_id = event_id_for(record)
             return event_id
         if later:
@@ -156,10 +156,6 @@ class Reporter:
             return capture_entry(entry, self.options, adjust=adjust)
         event_id = self.last_event_id = send_entry(entry, self.options, adjust=adjust)
         return event_id
-
-    def reported(self, record: Any) -> bool:
-        """Whether *record* was reported by this library already (by any door)."""
-        return was_captured(record)
 
     def mark_reported(self, record: Any) -> None:
         """Remember *record* as reported, so that no other door reports it again."""
@@ -204,6 +200,54 @@ class Reporter:
         self._flood.release()
         WORKER.flush(limit)
         INITIALIZER.flush(max(0.0, deadline - time.monotonic()))
+
+
+class FrontDoor:
+    """What every front door offers, from its reporter: ``options``, ``last_event_id``,
+    ``init()``, ``running`` and ``stats()`` (``flush()`` differs by door)."""
+
+    _reporter: Reporter
+
+    @property
+    def options(self) -> Options:
+        """The front door's validated options."""
+        return self._reporter.options
+
+    @options.setter
+    def options(self, options: Options) -> None:
+        self._reporter.options = options
+
+    @property
+    def last_event_id(self) -> Optional[str]:
+        """The id of the last event this front door handed to sentry-sdk, or None."""
+        return self._reporter.last_event_id
+
+    def init(self) -> bool:
+        """Start the client now instead of on the first record; True if one is running."""
+        return self._reporter.init()
+
+    @property
+    def running(self) -> bool:
+        """Whether a sentry-sdk client is active for this front door to send through."""
+        return self._reporter.running
+
+    def stats(self) -> dict[str, int]:
+        """Counts of envelopes sent and dropped (by reason), and of those pending.
+
+        Empty when the client's transport is not one of this library's.
+        """
+        return self._reporter.stats()
+
+
+def report_failure(door: str) -> None:
+    """Say on stderr that *door* failed on a record, with the error being handled
+    (as ``logging.Handler.handleError`` does): never raised into the application."""
+    if sys.stderr is not None:
+        try:
+            sys.stderr.write(f"--- sentry-logging-std: {door} failed ---\n")
+            traceback.print_exc(file=sys.stderr)
+        except Exception:  # noqa: S110 - stderr itself is broken: nowhere left to report
+            pass
 
 
 def _reported_id(record: Any) -> str:

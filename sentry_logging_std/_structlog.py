@@ -27,10 +27,11 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess without 
         "pip install 'sentry-logging-std[structlog]'"
     ) from exc
 
-from sentry_logging_std._capture import LogEntry
-from sentry_logging_std._options import Options, parse_options
-from sentry_logging_std._reporter import EVENT_ID_KEY, Reporter
+from sentry_logging_std._capture import LogEntry, safe_text
+from sentry_logging_std._options import parse_options
+from sentry_logging_std._reporter import FrontDoor, Reporter, report_failure
 from sentry_logging_std._stacks import freeze_stack
+from sentry_logging_std._structlog_keys import EVENT_ID_KEY, OWN_KEYS, exc_info_of
 
 __all__ = ["EVENT_ID_KEY", "SentryProcessor"]
 
@@ -50,22 +51,6 @@ _LEVELS = {
     "notset": 0,
 }
 
-#: Keys with a meaning of their own, never passed on as context.
-_OWN_KEYS = frozenset(
-    {
-        "event",
-        "level",
-        "timestamp",
-        "logger",
-        "exc_info",
-        "exception",
-        "stack_info",
-        EVENT_ID_KEY,
-        "_record",
-        "_from_structlog",
-    }
-)
-
 #: Modules between the application's log call and this processor.
 _MACHINERY = ("structlog", "sentry_logging_std", "logging", "asyncio", "concurrent", "threading")
 
@@ -84,15 +69,8 @@ def _levelno(method_name: str, event_dict: MutableMapping[str, Any]) -> int:
 def _exc_info(method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
     value = event_dict.get("exc_info")
     if value is None and method_name == "exception":
-        value = True
-    if not value:
-        return None
-    if isinstance(value, BaseException):
-        return (type(value), value, value.__traceback__)
-    if isinstance(value, tuple) and len(value) == 3:
-        return value if isinstance(value[1], BaseException) else None
-    found = sys.exc_info()
-    return found if found[1] is not None else None
+        value = True  # log.exception() called without structlog's own default
+    return exc_info_of(value) if value else None
 
 
 def _caller() -> Optional[FrameType]:
@@ -106,14 +84,7 @@ def _caller() -> Optional[FrameType]:
     return None
 
 
-def _text(value: Any) -> str:
-    try:
-        return value if isinstance(value, str) else str(value)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
-
-
-class SentryProcessor:
+class SentryProcessor(FrontDoor):
     """A structlog processor: ``structlog.configure(processors=[..., SentryProcessor(dsn=...),
     ..., JsonRenderer()])``.
 
@@ -126,27 +97,13 @@ class SentryProcessor:
     def __init__(self, **options: Any) -> None:
         self._reporter = Reporter(parse_options(options, "SentryProcessor"))
 
-    @property
-    def options(self) -> Options:
-        """This processor's validated options."""
-        return self._reporter.options
-
-    @options.setter
-    def options(self, options: Options) -> None:
-        self._reporter.options = options
-
-    @property
-    def last_event_id(self) -> Optional[str]:
-        """The id of the last event this processor handed to sentry-sdk, or None."""
-        return self._reporter.last_event_id
-
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         try:
             self._report(logger, method_name, event_dict)
         except Exception:
-            self._report_error()
+            report_failure("SentryProcessor")
         return event_dict
 
     def _report(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> None:
@@ -162,15 +119,18 @@ class SentryProcessor:
         if not reporter.ready(levelno):
             return
         record = event_dict
-        frame = _caller()
-        name = _logger_name(logger, event_dict, frame)
+        name = _logger_name(logger, event_dict)
         if not reporter.is_event(levelno):
-            if not reporter.reported(record):
-                reporter.breadcrumb(_entry(event_dict, name, levelno, None, frame, False))
-                reporter.mark_reported(record)  # a SentryHandler further on adds none again
+            if name is None:
+                name = _module_name(_caller())
+            reporter.breadcrumb(_entry(event_dict, name, levelno, None, None, False))
+            reporter.mark_reported(record)  # a SentryHandler further on adds none again
             return
+        frame = _caller()  # an event's origin, flood key and stack
+        if name is None:
+            name = _module_name(frame)
         exc_info = _exc_info(method_name, event_dict)
-        template = _text(event_dict.get("event", ""))
+        template = safe_text(event_dict.get("event", ""))
         key = (
             name,
             template,
@@ -185,52 +145,31 @@ class SentryProcessor:
             return _entry(event_dict, name, levelno, exc_info, frame, with_stack)
 
         event_id = reporter.event(record, key, build)
-        if isinstance(event_id, str):
+        if isinstance(event_id, str):  # sent or held back, and known as reported from now
             event_dict[EVENT_ID_KEY] = event_id
-            reporter.mark_reported(record)
 
     # -- what every front door offers -------------------------------------------------------
-
-    def init(self) -> bool:
-        """Start the client now instead of on the first event; True if one is running."""
-        return self._reporter.init()
-
-    @property
-    def running(self) -> bool:
-        """Whether a sentry-sdk client is active for this processor to send through."""
-        return self._reporter.running
-
-    def stats(self) -> dict[str, int]:
-        """Counts of envelopes sent and dropped (by reason), and of those pending."""
-        return self._reporter.stats()
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Wait, at most ``timeout`` (default ``shutdown_timeout``), for queued events."""
         self._reporter.flush(timeout)
-
-    def _report_error(self) -> None:
-        # Like logging.Handler.handleError: said on stderr, never raised.
-        import traceback
-
-        if sys.stderr is not None:
-            try:
-                sys.stderr.write("--- sentry-logging-std: SentryProcessor failed ---\n")
-                traceback.print_exc(file=sys.stderr)
-            except Exception:  # noqa: S110 - stderr itself is broken: nowhere left to report
-                pass
 
     def __repr__(self) -> str:
         target = self.options.dsn.netloc if self.options.dsn else "no DSN"
         return f"<SentryProcessor {target}>"
 
 
-def _logger_name(logger: Any, event_dict: MutableMapping[str, Any], frame: Any) -> str:
+def _logger_name(logger: Any, event_dict: MutableMapping[str, Any]) -> Optional[str]:
+    """The ``logger`` key (add_logger_name), else the wrapped logger's name, else None."""
     name = event_dict.get("logger")
     if isinstance(name, str):
         return name
     name = getattr(logger, "name", None)
-    if isinstance(name, str):
-        return name
+    return name if isinstance(name, str) else None
+
+
+def _module_name(frame: Optional[FrameType]) -> str:
+    """The calling module's name, as ``logging.getLogger(__name__)`` would name it."""
     module = frame.f_globals.get("__name__") if frame is not None else None
     return module if isinstance(module, str) else "structlog"
 
@@ -247,8 +186,8 @@ def _entry(
     # Context bound with bind_contextvars counts even without merge_contextvars
     # in the chain; the event dict's own keys win, as merge_contextvars does it.
     extra = {**get_contextvars()}
-    extra.update((k, v) for k, v in event_dict.items() if k not in _OWN_KEYS)
-    message = _text(event_dict.get("event", ""))
+    extra.update((k, v) for k, v in event_dict.items() if k not in OWN_KEYS)
+    message = safe_text(event_dict.get("event", ""))
     stack = None
     if with_stack and exc_info is None and frame is not None:
         stack = freeze_stack(frame)

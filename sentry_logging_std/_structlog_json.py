@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -40,25 +39,9 @@ from sentry_logging_std._render import (
 )
 from sentry_logging_std._schema import RECORD_ATTRIBUTES
 from sentry_logging_std._scrub import MARKER
+from sentry_logging_std._structlog_keys import EVENT_ID_KEY, OWN_KEYS, exc_info_of
 
 __all__ = ["JsonRenderer"]
-
-#: Event dict keys the line takes as its own members, never as fields or labels
-#: (``_record`` and ``_from_structlog`` are what ProcessorFormatter adds).
-OWN_KEYS = frozenset(
-    {
-        "event",
-        "level",
-        "timestamp",
-        "logger",
-        "exc_info",
-        "exception",
-        "stack_info",
-        "sentry_event_id",
-        "_record",
-        "_from_structlog",
-    }
-)
 
 #: Method names whose level has another name (as structlog's add_log_level names them).
 _METHOD_LEVELS = {"warn": "warning", "exception": "error"}
@@ -104,20 +87,6 @@ def _created(value: Any) -> Optional[float]:
     except Exception:
         return None
     return None
-
-
-def _exc_info_of(value: Any) -> Optional[tuple[Any, Any, Any]]:
-    """The (type, exception, traceback) an ``exc_info`` value stands for, or None.
-
-    An exception instance or a tuple holding one, as given; any other true
-    value means the exception being handled, as structlog and logging read it.
-    """
-    if isinstance(value, BaseException):
-        return (type(value), value, value.__traceback__)
-    if type(value) is tuple and len(value) == 3 and isinstance(value[1], BaseException):
-        return value
-    current = sys.exc_info()
-    return None if current[1] is None else current
 
 
 def _stack_text(exception: Any, stack_info: Any, limit: int) -> Optional[str]:
@@ -279,7 +248,7 @@ class JsonRenderer(PickledAsArguments):
                 if missing:
                     pairs = [*pairs, *missing]
             exc_info = get("exc_info")
-            exc_info = None if not exc_info else _exc_info_of(exc_info)
+            exc_info = None if not exc_info else exc_info_of(exc_info)
             exception = get("exception")
             stack_info = get("stack_info")
             stack = (
@@ -289,7 +258,7 @@ class JsonRenderer(PickledAsArguments):
                     None if exc_info is not None else exception, stack_info, renderer.max_length
                 )
             )
-            event_id = get("sentry_event_id")
+            event_id = get(EVENT_ID_KEY)
             line = renderer.line(
                 created,
                 level,
